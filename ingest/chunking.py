@@ -1,0 +1,99 @@
+"""Pure chunking of cleaned pages into overlapping spans that never cross a page.
+
+Chunks stay inside one page so that every chunk cites exactly one page. Breaks are taken at the
+strongest boundary in the last part of the window (paragraph, line, sentence, word), so chunks rarely
+split a sentence. Offsets are kept so the UI can locate a passage on its page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from ingest.models import Chunk, Page
+
+# Break preferences, strongest first; each pattern's match end is the break position.
+_BOUNDARIES = (
+    re.compile(r"\n\s*\n"),
+    re.compile(r"\n"),
+    re.compile(r"[.!?;:][\"')\]]?\s"),
+    re.compile(r"\s"),
+)
+# A break is only taken in the last part of the window, so chunks stay near the target size.
+_MIN_FILL = 0.5
+# Fewer word characters than this and a page (or tail) carries nothing worth indexing.
+MIN_CHUNK_WORD_CHARS = 3
+
+
+def _word_chars(text: str) -> int:
+    return sum(ch.isalnum() for ch in text)
+
+
+def _break_at(text: str, start: int, limit: int, size: int) -> int:
+    """Position in ``(start, limit]`` to end a chunk, at the strongest boundary available."""
+    if limit >= len(text):
+        return len(text)
+    window_from = start + int(size * _MIN_FILL)
+    for pattern in _BOUNDARIES:
+        last = None
+        for match in pattern.finditer(text, window_from, limit):
+            last = match
+        if last is not None:
+            return last.end()
+    return limit
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _overlap_start(text: str, end: int, overlap: int, start: int) -> int:
+    """Start of the next chunk: ``overlap`` characters back from ``end``, moved to a word start."""
+    if overlap <= 0:
+        return _skip_space(text, end)
+    pos = max(start + 1, end - overlap)
+    while pos > start + 1 and not text[pos - 1].isspace():
+        pos -= 1
+    if pos <= start + 1:
+        return _skip_space(text, end)
+    return _skip_space(text, pos)
+
+
+def split_text(text: str, size: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, end)`` spans of ``text`` of at most ``size`` characters.
+
+    Args:
+        text: cleaned page text.
+        size: maximum characters per span.
+        overlap: characters repeated between consecutive spans (rounded to a word start).
+    """
+    if size <= 0:
+        raise ValueError("chunk size must be positive")
+    if not 0 <= overlap < size:
+        raise ValueError("chunk overlap must be at least 0 and smaller than the chunk size")
+    start = _skip_space(text, 0)
+    while start < len(text):
+        end = _break_at(text, start, start + size, size)
+        span_end = end
+        while span_end > start and text[span_end - 1].isspace():
+            span_end -= 1
+        if span_end > start:
+            yield start, span_end
+        if end >= len(text):
+            return
+        nxt = _overlap_start(text, end, overlap, start)
+        start = nxt if nxt > start else _skip_space(text, end)
+
+
+def chunk_pages(pages: Iterable[Page], size: int, overlap: int) -> list[Chunk]:
+    """Chunk every page; chunks are numbered in document order."""
+    chunks: list[Chunk] = []
+    for page in pages:
+        for start, end in split_text(page.text, size, overlap):
+            piece = page.text[start:end]
+            if _word_chars(piece) < MIN_CHUNK_WORD_CHARS:
+                continue
+            chunks.append(Chunk(page.number, len(chunks), start, end, piece))
+    return chunks

@@ -1,0 +1,453 @@
+"""Files in, indexed documents out: incremental, content-addressed and crash-safe.
+
+Order of writes for a new document (what makes a SIGKILL at any point repairable):
+registry row ``indexing`` -> vectors (deterministic ids) -> registry ``indexed`` + path, in one
+transaction. ``repair`` deletes the vectors of anything still ``indexing`` or ``removing``.
+Parsing runs in a producer thread so pypdf (pure Python) overlaps with embedding (torch releases
+the GIL); the main thread owns every write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import stat
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ingest.chunking import MIN_CHUNK_WORD_CHARS, chunk_pages
+from ingest.clean import clean_pages
+from ingest.embed import Embedder
+from ingest.errors import DocumentNotFound, FileChanging, LocalragError, NoTextLayer, UnreadablePdf
+from ingest.models import Chunk, Page
+from ingest.pdf import read_pdf
+from ingest.registry import FAILED, INDEXED, Document, PathEntry, Registry
+from ingest.store import VectorStore, chunk_id
+
+log = logging.getLogger(__name__)
+
+INDEXED_OUTCOME, UNCHANGED, DUPLICATE, RENAMED, FAILED_OUTCOME = (
+    "indexed", "unchanged", "duplicate", "renamed", "failed",
+)
+_IGNORED_PREFIXES = (".", "~$")
+_IGNORED_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
+# Parsed documents waiting for the embedder: bounds memory while keeping the embedder fed.
+_QUEUE_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    outcome: str
+    doc_id: str | None = None
+    pages: int = 0
+    chunks: int = 0
+    empty_pages: int = 0
+    problems: tuple[str, ...] = ()
+    reason: str | None = None
+    size: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == FAILED_OUTCOME
+
+
+@dataclass
+class RepairReport:
+    removed_incomplete: list[str] = field(default_factory=list)
+    removed_orphan_chunks: int = 0
+    dropped_damaged: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.removed_incomplete or self.removed_orphan_chunks or self.dropped_damaged)
+
+
+class Progress(Protocol):
+    def start(self, files: int, total_bytes: int) -> None: ...
+    def parsed(self, path: str, pages: int) -> None: ...
+    def embedded(self, chunks: int) -> None: ...
+    def done(self, result: FileResult) -> None: ...
+
+
+class NullProgress:
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def parsed(self, path: str, pages: int) -> None:
+        pass
+
+    def embedded(self, chunks: int) -> None:
+        pass
+
+    def done(self, result: FileResult) -> None:
+        pass
+
+
+# -- discovery (pure-ish: reads directory listings only) ---------------------------------------
+def is_candidate_name(name: str) -> bool:
+    """PDF by name, and not an editor temp file or a partial download."""
+    lower = name.lower()
+    if name.startswith(_IGNORED_PREFIXES) or lower.endswith(_IGNORED_SUFFIXES):
+        return False
+    return lower.endswith(".pdf")
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileResult], int]:
+    """Expand files and folders (recursively) into PDF files to consider.
+
+    Returns the files (absolute, de-duplicated, in a stable order), failures for arguments that do
+    not exist, and how many non-PDF files inside folders were skipped. A file named explicitly is
+    taken whatever its name: its content decides.
+    """
+    found: dict[str, Path] = {}
+    failures: list[FileResult] = []
+    skipped = 0
+    for arg in paths:
+        path = Path(os.path.abspath(arg))
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if is_candidate_name(name):
+                        found.setdefault(os.path.join(root, name), Path(root, name))
+                    else:
+                        skipped += 1
+        elif path.exists():
+            found.setdefault(str(path), path)
+        else:
+            failures.append(FileResult(str(path), FAILED_OUTCOME, reason="no such file or folder"))
+    return list(found.values()), failures, skipped
+
+
+# -- per-file preparation (runs in the producer thread; no registry or store writes) -----------
+@dataclass(frozen=True)
+class _Prepared:
+    entry: PathEntry | None
+    title: str = ""
+    page_count: int = 0
+    chunks: tuple[Chunk, ...] = ()
+    empty_pages: tuple[int, ...] = ()
+    problems: tuple[str, ...] = ()
+    error: str | None = None
+    known: bool = False
+
+
+def read_stable(path: Path) -> tuple[bytes, os.stat_result]:
+    """Read a whole file, refusing one whose size or mtime moves while it is read."""
+    before = path.stat()
+    if not stat.S_ISREG(before.st_mode):
+        raise UnreadablePdf("not a regular file")
+    data = path.read_bytes()
+    after = path.stat()
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(
+        data
+    ) != after.st_size:
+        raise FileChanging("the file changed while it was read: still being copied? try again")
+    return data, after
+
+
+def parse_document(data: bytes, fallback_title: str, chunk_size: int, chunk_overlap: int
+                   ) -> tuple[str, int, list[Chunk], list[int], list[str]]:
+    """Bytes of a PDF to (title, page count, chunks, empty page numbers, problems)."""
+    raw = read_pdf(data, fallback_title)
+    cleaned = clean_pages([page.text for page in raw.pages])
+    pages = [Page(page.number, text) for page, text in zip(raw.pages, cleaned, strict=True)]
+    empty = [p.number for p in pages if sum(ch.isalnum() for ch in p.text) < MIN_CHUNK_WORD_CHARS]
+    total = len(pages)
+    if len(empty) == total:
+        raise NoTextLayer(f"no text on any of its {total} pages: scanned? OCR not available")
+    problems = []
+    if raw.unreadable_pages:
+        problems.append(f"{len(raw.unreadable_pages)} of {total} pages could not be read")
+    scanned = len(empty) - len(raw.unreadable_pages)
+    if scanned > 0:
+        problems.append(f"{scanned} of {total} pages have no text: scanned? OCR not available")
+    chunks = chunk_pages(pages, chunk_size, chunk_overlap)
+    return raw.title, total, chunks, empty, problems
+
+
+class Ingestor:
+    """Owns the writes to one registry and one vector store. Use under a ``WriterLock``."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: VectorStore,
+        embedder: Embedder,
+        chunk_size: int,
+        chunk_overlap: int,
+        embed_batch_size: int = 64,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.embedder = embedder
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self.embed_batch_size = embed_batch_size
+
+    # -- repair --------------------------------------------------------------------------------
+    def repair(self) -> RepairReport:
+        """Finish what a killed writer left: half-indexed or half-removed documents, orphans."""
+        report = RepairReport()
+        for doc in self.registry.pending_repairs():
+            log.warning("repair: removing incomplete document doc_id=%s status=%s",
+                        doc.doc_id, doc.status)
+            self.registry.mark_removing(doc.doc_id)
+            self.store.delete_document(doc.doc_id)
+            self.registry.delete_document(doc.doc_id)
+            report.removed_incomplete.append(doc.title or doc.doc_id)
+        expected = self.registry.indexed_chunk_total()
+        if self.store.count() != expected:
+            self._reconcile_vectors(report)
+        return report
+
+    def _reconcile_vectors(self, report: RepairReport) -> None:
+        stored = self.store.doc_chunk_counts()
+        indexed = {d.doc_id: d for d in self.registry.documents(INDEXED)}
+        for doc_id, count in stored.items():
+            if doc_id not in indexed:
+                self.store.delete_document(doc_id)
+                report.removed_orphan_chunks += count
+        for doc_id, doc in indexed.items():
+            if stored.get(doc_id, 0) != doc.chunks:
+                # Vectors lost (for example a store restored from an older copy): drop the record
+                # so the next ingest of its file indexes it again instead of trusting it.
+                log.warning("repair: vectors missing doc_id=%s expected=%d found=%d",
+                            doc_id, doc.chunks, stored.get(doc_id, 0))
+                self.registry.mark_removing(doc_id)
+                self.store.delete_document(doc_id)
+                self.registry.delete_document(doc_id)
+                report.dropped_damaged.append(doc.name)
+
+    # -- ingest --------------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        progress: Progress | None = None,
+        retry_failed: bool = False,
+    ) -> list[FileResult]:
+        """Index files and folders; return one result per file, in discovery order."""
+        progress = progress or NullProgress()
+        files, results, skipped = discover(paths)
+        if skipped:
+            log.info("skipped non-PDF files count=%d", skipped)
+        todo: list[tuple[Path, os.stat_result]] = []
+        for path in files:
+            quick = self._quick_check(path, retry_failed)
+            if isinstance(quick, FileResult):
+                results.append(quick)
+                progress.done(quick)
+            else:
+                todo.append((path, quick))
+        progress.start(len(todo), sum(st.st_size for _, st in todo))
+        indexed_ids = {d.doc_id for d in self.registry.documents(INDEXED)}
+        failed_ids = {d.doc_id: d.error for d in self.registry.documents(FAILED)}
+        for path, prepared in self._prepared(todo, indexed_ids, failed_ids, retry_failed):
+            result = self._commit(path, prepared, progress)
+            results.append(result)
+            progress.done(result)
+        return results
+
+    def _quick_check(self, path: Path, retry_failed: bool) -> FileResult | os.stat_result:
+        """Unchanged size and mtime of a known path: no read, no parse, no embedding."""
+        try:
+            st = path.stat()
+        except OSError as err:
+            return FileResult(str(path), FAILED_OUTCOME, reason=_os_reason(err))
+        entry = self.registry.path_entry(str(path))
+        if entry is None or (entry.size, entry.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return st
+        doc = self.registry.document(entry.doc_id)
+        if doc is None:
+            return st
+        if doc.status == INDEXED:
+            return _doc_result(str(path), UNCHANGED, doc)
+        if doc.status == FAILED and not retry_failed:
+            return FileResult(str(path), FAILED_OUTCOME, doc.doc_id, size=st.st_size,
+                              reason=f"{doc.error} (unchanged; --retry-failed to try again)")
+        return st
+
+    def _prepared(
+        self,
+        todo: list[tuple[Path, os.stat_result]],
+        indexed_ids: set[str],
+        failed_ids: dict[str, str | None],
+        retry_failed: bool,
+    ) -> Iterator[tuple[Path, _Prepared]]:
+        """Read, hash and parse files in a producer thread, yielding them in order."""
+        out: queue.Queue[tuple[Path, _Prepared] | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+        stop = threading.Event()
+        seen = set(indexed_ids)
+
+        def produce() -> None:
+            try:
+                for path, _ in todo:
+                    if stop.is_set():
+                        return
+                    out.put((path, self._prepare(path, seen, failed_ids, retry_failed)))
+            finally:
+                out.put(None)
+
+        worker = threading.Thread(target=produce, name="localrag-parse", daemon=True)
+        worker.start()
+        try:
+            while (item := out.get()) is not None:
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():
+                try:
+                    out.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+
+    def _prepare(self, path: Path, seen: set[str], failed_ids: dict[str, str | None],
+                 retry_failed: bool) -> _Prepared:
+        try:
+            data, st = read_stable(path)
+        except OSError as err:
+            return _Prepared(None, error=_os_reason(err))
+        except LocalragError as err:
+            return _Prepared(None, error=str(err))
+        doc_id = hashlib.sha256(data).hexdigest()
+        entry = PathEntry(str(path), doc_id, st.st_size, st.st_mtime_ns)
+        if doc_id in seen:
+            return _Prepared(entry, known=True)
+        if doc_id in failed_ids and not retry_failed:
+            return _Prepared(entry, error=f"{failed_ids[doc_id]} (unchanged content)")
+        seen.add(doc_id)
+        try:
+            title, pages, chunks, empty, problems = parse_document(
+                data, path.stem, self.chunk_size, self.chunk_overlap
+            )
+        except LocalragError as err:
+            return _Prepared(entry, error=str(err))
+        except Exception as err:  # a parser bug on one file must not stop the others
+            log.exception("unexpected error parsing path=%s", path)
+            return _Prepared(entry, error=f"could not read: {type(err).__name__}: {err}")
+        return _Prepared(entry, title, pages, tuple(chunks), tuple(empty), tuple(problems))
+
+    # -- writes (main thread) ------------------------------------------------------------------
+    def _commit(self, path: Path, prep: _Prepared, progress: Progress) -> FileResult:
+        entry = prep.entry
+        if entry is None:
+            return FileResult(str(path), FAILED_OUTCOME, reason=prep.error)
+        previous = self.registry.path_entry(entry.path)
+        if prep.known:
+            result = self._attach_known(entry, previous)
+        elif prep.error is not None:
+            self.registry.finish_document(
+                entry.doc_id, status=FAILED, chunks=0, pages=prep.page_count, empty_pages=0,
+                problems=[], error=prep.error, path=entry, title=path.stem,
+            )
+            result = FileResult(entry.path, FAILED_OUTCOME, entry.doc_id, size=entry.size,
+                                reason=prep.error)
+        else:
+            progress.parsed(entry.path, prep.page_count)
+            self._write_vectors(entry, prep, progress)
+            result = FileResult(
+                entry.path, INDEXED_OUTCOME, entry.doc_id, prep.page_count, len(prep.chunks),
+                len(prep.empty_pages), prep.problems, size=entry.size,
+            )
+        if previous is not None and previous.doc_id != entry.doc_id:
+            self._drop_if_unreferenced(previous.doc_id)
+        return result
+
+    def _attach_known(self, entry: PathEntry, previous: PathEntry | None) -> FileResult:
+        doc = self.registry.document(entry.doc_id)
+        if doc is None or doc.status != INDEXED:
+            # Same content as a file that failed earlier in this run: it fails the same way.
+            reason = doc.error if doc is not None else "could not be indexed"
+            if doc is not None:
+                self.registry.attach_path(entry)
+            return FileResult(entry.path, FAILED_OUTCOME, entry.doc_id, size=entry.size,
+                              reason=reason)
+        others = [p for p in doc.paths if p != entry.path]
+        gone = [p for p in others if not os.path.exists(p)]
+        self.registry.attach_path(entry)
+        for stale in gone:
+            self.registry.detach_path(stale)
+        doc = self.registry.document(entry.doc_id) or doc
+        if previous is not None and previous.doc_id == entry.doc_id:
+            return _doc_result(entry.path, UNCHANGED, doc)
+        if gone:
+            return _doc_result(entry.path, RENAMED, doc, reason=f"was {gone[0]}")
+        if others:
+            return _doc_result(entry.path, DUPLICATE, doc,
+                               reason=f"same content as {others[0]}: not embedded again")
+        return _doc_result(entry.path, UNCHANGED, doc)
+
+    def _write_vectors(self, entry: PathEntry, prep: _Prepared, progress: Progress) -> None:
+        doc_id = entry.doc_id
+        self.registry.begin_document(doc_id, prep.title, entry.size, prep.page_count)
+        chunks = prep.chunks
+        step = max(self.embed_batch_size * 4, 1)
+        for start in range(0, len(chunks), step):
+            batch = chunks[start : start + step]
+            vectors = self.embedder.embed([c.text for c in batch])
+            self.store.add(
+                [chunk_id(doc_id, c.index) for c in batch],
+                vectors,
+                [c.text for c in batch],
+                [_metadata(doc_id, c) for c in batch],
+            )
+            progress.embedded(len(batch))
+        self.registry.finish_document(
+            doc_id, status=INDEXED, chunks=len(chunks), pages=prep.page_count,
+            empty_pages=len(prep.empty_pages), problems=list(prep.problems), error=None,
+            path=entry, title=prep.title,
+        )
+
+    def _drop_if_unreferenced(self, doc_id: str) -> None:
+        doc = self.registry.document(doc_id)
+        if doc is not None and not doc.paths:
+            log.info("dropping replaced content doc_id=%s", doc_id)
+            self._delete(doc)
+
+    def _delete(self, doc: Document) -> None:
+        self.registry.mark_removing(doc.doc_id)
+        self.store.delete_document(doc.doc_id, doc.chunks if doc.status == INDEXED else None)
+        self.registry.delete_document(doc.doc_id)
+
+    # -- remove --------------------------------------------------------------------------------
+    def remove(self, ref: str) -> Document:
+        """Delete one document (by path, file name or id) and every one of its chunks."""
+        candidates = self.registry.find(os.path.abspath(ref)) or self.registry.find(ref)
+        if not candidates:
+            raise DocumentNotFound(f"no indexed document matches {ref!r}: see `localrag docs`")
+        if len(candidates) > 1:
+            ids = ", ".join(d.doc_id[:12] for d in candidates)
+            raise DocumentNotFound(f"{ref!r} matches {len(candidates)} documents ({ids}): "
+                                   "give the full path or an id")
+        doc = candidates[0]
+        self._delete(doc)
+        return doc
+
+
+def _metadata(doc_id: str, chunk: Chunk) -> dict[str, int | str]:
+    return {"doc_id": doc_id, "page": chunk.page, "index": chunk.index,
+            "start": chunk.char_start, "end": chunk.char_end}
+
+
+def _doc_result(path: str, outcome: str, doc: Document, reason: str | None = None) -> FileResult:
+    return FileResult(path, outcome, doc.doc_id, doc.pages, doc.chunks, doc.empty_pages,
+                      doc.problems, reason=reason, size=doc.size)
+
+
+def _os_reason(err: OSError) -> str:
+    if isinstance(err, PermissionError):
+        return "permission denied: the file is not readable by this user"
+    if isinstance(err, FileNotFoundError):
+        return "no such file or folder (moved or deleted while ingesting?)"
+    if isinstance(err, IsADirectoryError):
+        return "is a folder"
+    return f"could not read: {err.strerror or err}"
+

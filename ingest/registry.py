@@ -1,0 +1,237 @@
+"""What is indexed: documents keyed by content (sha256) and the paths that hold them.
+
+SQLite in WAL mode with synchronous=FULL, so a committed state survives a crash or power loss.
+A document is written as ``indexing`` before any of its vectors and flipped to ``indexed`` (with its
+paths) in one transaction after the last one, so a killed process never leaves a half-indexed
+document that counts as done; ``pending_repairs`` finds what the next writer must clean up.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+INDEXING, INDEXED, FAILED, REMOVING = "indexing", "indexed", "failed", "removing"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    size INTEGER NOT NULL,
+    pages INTEGER NOT NULL DEFAULT 0,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    empty_pages INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    error TEXT,
+    problems TEXT NOT NULL DEFAULT '[]',
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS paths (
+    path TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS paths_doc ON paths(doc_id);
+"""
+
+
+@dataclass(frozen=True)
+class Document:
+    """A registry row, with the paths that currently hold its content."""
+
+    doc_id: str
+    title: str
+    size: int
+    pages: int
+    chunks: int
+    empty_pages: int
+    status: str
+    error: str | None
+    problems: tuple[str, ...]
+    updated_at: float
+    paths: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return Path(self.paths[0]).name if self.paths else self.title
+
+
+@dataclass(frozen=True)
+class PathEntry:
+    path: str
+    doc_id: str
+    size: int
+    mtime_ns: int
+
+
+class Registry:
+    """Single-writer document registry; readers may open the same file concurrently."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _paths_of(self, doc_id: str) -> tuple[str, ...]:
+        rows = self._db.execute("SELECT path FROM paths WHERE doc_id=? ORDER BY added_at", (doc_id,))
+        return tuple(r["path"] for r in rows)
+
+    def _document(self, row: sqlite3.Row) -> Document:
+        return Document(
+            doc_id=row["doc_id"],
+            title=row["title"],
+            size=row["size"],
+            pages=row["pages"],
+            chunks=row["chunks"],
+            empty_pages=row["empty_pages"],
+            status=row["status"],
+            error=row["error"],
+            problems=tuple(json.loads(row["problems"])),
+            updated_at=row["updated_at"],
+            paths=self._paths_of(row["doc_id"]),
+        )
+
+    def document(self, doc_id: str) -> Document | None:
+        row = self._db.execute("SELECT * FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        return self._document(row) if row else None
+
+    def documents(self, status: str | None = None) -> list[Document]:
+        if status is None:
+            rows = self._db.execute("SELECT * FROM documents ORDER BY updated_at")
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM documents WHERE status=? ORDER BY updated_at", (status,)
+            )
+        return [self._document(row) for row in rows.fetchall()]
+
+    def path_entry(self, path: str) -> PathEntry | None:
+        row = self._db.execute("SELECT * FROM paths WHERE path=?", (path,)).fetchone()
+        if row is None:
+            return None
+        return PathEntry(row["path"], row["doc_id"], row["size"], row["mtime_ns"])
+
+    def find(self, ref: str) -> list[Document]:
+        """Documents matching a path, a file name, or a doc id (or a unique prefix of one)."""
+        rows = self._db.execute(
+            "SELECT DISTINCT d.* FROM documents d LEFT JOIN paths p ON p.doc_id = d.doc_id "
+            "WHERE p.path = ? OR d.doc_id = ? OR (length(?) >= 6 AND d.doc_id LIKE ? || '%')",
+            (ref, ref, ref, ref),
+        ).fetchall()
+        if not rows:
+            name_rows = self._db.execute(
+                "SELECT path, doc_id FROM paths ORDER BY added_at"
+            ).fetchall()
+            ids = {r["doc_id"] for r in name_rows if Path(r["path"]).name == ref}
+            rows = [
+                self._db.execute("SELECT * FROM documents WHERE doc_id=?", (i,)).fetchone()
+                for i in sorted(ids)
+            ]
+        return [self._document(row) for row in rows]
+
+    def indexed_chunk_total(self) -> int:
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(chunks), 0) AS n FROM documents WHERE status=?", (INDEXED,)
+        ).fetchone()
+        return int(row["n"])
+
+    def pending_repairs(self) -> list[Document]:
+        """Documents a crash left half-done, and indexed documents no path holds any more."""
+        rows = self._db.execute(
+            "SELECT d.* FROM documents d WHERE d.status IN (?, ?) OR (d.status IN (?, ?) AND "
+            "NOT EXISTS (SELECT 1 FROM paths p WHERE p.doc_id = d.doc_id))",
+            (INDEXING, REMOVING, INDEXED, FAILED),
+        ).fetchall()
+        return [self._document(row) for row in rows]
+
+    # -- writes --------------------------------------------------------------------------------
+    def begin_document(self, doc_id: str, title: str, size: int, pages: int) -> None:
+        """Record that vectors for ``doc_id`` are about to be written."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO documents(doc_id, title, size, pages, status, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(doc_id) DO UPDATE SET status=excluded.status,"
+                " title=excluded.title, pages=excluded.pages, updated_at=excluded.updated_at",
+                (doc_id, title, size, pages, INDEXING, time.time()),
+            )
+
+    def finish_document(
+        self,
+        doc_id: str,
+        *,
+        status: str,
+        chunks: int,
+        pages: int,
+        empty_pages: int,
+        problems: list[str],
+        error: str | None,
+        path: PathEntry,
+        title: str = "",
+    ) -> None:
+        """Mark a document done (indexed or failed) and point ``path`` at it, atomically."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO documents(doc_id, title, size, pages, chunks, empty_pages, status,"
+                " error, problems, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(doc_id) DO UPDATE SET title=excluded.title, pages=excluded.pages,"
+                " chunks=excluded.chunks, empty_pages=excluded.empty_pages, status=excluded.status,"
+                " error=excluded.error, problems=excluded.problems, updated_at=excluded.updated_at",
+                (doc_id, title, path.size, pages, chunks, empty_pages, status, error,
+                 json.dumps(problems), now),
+            )
+            self._put_path(db, path, now)
+
+    def attach_path(self, path: PathEntry) -> None:
+        with self.transaction() as db:
+            self._put_path(db, path, time.time())
+
+    @staticmethod
+    def _put_path(db: sqlite3.Connection, path: PathEntry, now: float) -> None:
+        db.execute(
+            "INSERT INTO paths(path, doc_id, size, mtime_ns, added_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET doc_id=excluded.doc_id, size=excluded.size,"
+            " mtime_ns=excluded.mtime_ns",
+            (path.path, path.doc_id, path.size, path.mtime_ns, now),
+        )
+
+    def detach_path(self, path: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM paths WHERE path=?", (path,))
+
+    def mark_removing(self, doc_id: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE documents SET status=?, updated_at=? WHERE doc_id=?",
+                (REMOVING, time.time(), doc_id),
+            )
+            db.execute("DELETE FROM paths WHERE doc_id=?", (doc_id,))
+
+    def delete_document(self, doc_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))

