@@ -224,6 +224,44 @@ def remove(ctx: click.Context, ref: str, wait: bool) -> None:
 
 
 @cli.command()
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait for another writer to finish instead of exiting.")
+@click.pass_context
+@user_errors
+def reindex(ctx: click.Context, wait: bool) -> None:
+    """Rebuild the whole index from the files it knows, with the current settings.
+
+    Needed after changing the embedding model; also applies new chunk settings to old files.
+    Files that no longer exist are dropped.
+
+    \b
+    Example:
+      LOCALRAG_EMBEDDING_MODEL=/models/my-model localrag reindex
+    """
+    from app.components import open_ingestor, open_registry
+    from app.progress import TerminalProgress
+    from ingest.store import drop_collection, open_client
+
+    settings = _settings(ctx)
+    started = time.monotonic()
+    with _writer_lock(settings, wait):
+        registry = open_registry(settings)
+        paths = [Path(p) for p in registry.all_paths()]
+        drop_collection(open_client(settings.index_dir))
+        registry.clear()
+        registry.close()
+        progress = TerminalProgress()
+        existing = [p for p in paths if p.exists()]
+        results = open_ingestor(settings).ingest(existing, progress=progress, retry_failed=True)
+        progress.finish()
+    if len(existing) < len(paths):
+        click.echo(f"dropped {len(paths) - len(existing)} files that no longer exist")
+    _print_summary(results, time.monotonic() - started)
+    if any(r.failed for r in results):
+        ctx.exit(1)
+
+
+@cli.command()
 @click.pass_context
 @user_errors
 def status(ctx: click.Context) -> None:

@@ -232,6 +232,15 @@ class Registry:
             )
             db.execute("DELETE FROM paths WHERE doc_id=?", (doc_id,))
 
+    def all_paths(self) -> list[str]:
+        return [r["path"] for r in self._db.execute("SELECT path FROM paths ORDER BY added_at")]
+
+    def clear(self) -> None:
+        """Forget every document (before a rebuild)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM paths")
+            db.execute("DELETE FROM documents")
+
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))

@@ -59,6 +59,12 @@ def open_client(path: Path) -> Any:
     )
 
 
+def drop_collection(client: Any, collection: str = COLLECTION) -> None:
+    """Delete the whole collection (a rebuild, for example with another embedding model)."""
+    if collection in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
+        client.delete_collection(collection)
+
+
 class VectorStore:
     """Chunk vectors with their text and (doc_id, page, offsets) metadata."""
 
