@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from app.retrieval import Retriever
 from ingest.embed import Embedder
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
@@ -13,9 +16,13 @@ def open_registry(settings: Settings) -> Registry:
     return Registry(settings.registry_path)
 
 
-def open_ingestor(settings: Settings) -> Ingestor:
+def open_embedder(settings: Settings) -> Embedder:
+    return Embedder(settings.embedding_model, batch_size=settings.embed_batch_size)
+
+
+def open_ingestor(settings: Settings, embedder: Embedder | None = None) -> Ingestor:
     """Registry + embedder + Chroma store under ``settings.data_dir`` (hold a WriterLock)."""
-    embedder = Embedder(settings.embedding_model, batch_size=settings.embed_batch_size)
+    embedder = embedder or open_embedder(settings)
     store = VectorStore(open_client(settings.index_dir), embedder)
     return Ingestor(
         open_registry(settings),
@@ -24,4 +31,30 @@ def open_ingestor(settings: Settings) -> Ingestor:
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         embed_batch_size=settings.embed_batch_size,
+        embed_context=settings.embed_context,
     )
+
+
+def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
+    """Hybrid retriever over the index under ``settings.data_dir`` (read-only use)."""
+    embedder = embedder or open_embedder(settings)
+    return Retriever(
+        VectorStore(open_client(settings.index_dir), embedder),
+        open_registry(settings),
+        embedder,
+        candidates=settings.retrieval_candidates,
+        dense_weight=settings.dense_weight,
+        lexical_weight=settings.lexical_weight,
+    )
+
+
+def eval_settings(settings: Settings, docs_dir: Path) -> Settings:
+    """Settings of an isolated index for evaluating ``docs_dir``: one per folder, chunking and
+    model, so an unchanged evaluation reuses its index and never touches the user's."""
+    import hashlib
+
+    recipe = f"{docs_dir.resolve()}|{settings.embedding_model}|{settings.chunk_size}|" \
+             f"{settings.chunk_overlap}|{settings.embed_context}"
+    digest = hashlib.sha1(recipe.encode()).hexdigest()[:10]
+    folder = settings.data_dir / "eval" / f"{docs_dir.resolve().name}-{digest}"
+    return settings.model_copy(update={"data_dir": folder})

@@ -97,3 +97,25 @@ def chunk_pages(pages: Iterable[Page], size: int, overlap: int) -> list[Chunk]:
                 continue
             chunks.append(Chunk(page.number, len(chunks), start, end, piece))
     return chunks
+
+
+_NAME_SEPARATORS = re.compile(r"[_\-.]+")
+
+
+def document_context(title: str, file_name: str) -> str:
+    """What every chunk of a document carries about it: its title and its file name's words.
+
+    Questions name the company, filing or paper ("Activision Blizzard's FY2019 ..."), while the
+    passage that answers them rarely repeats it.
+    """
+    stem = file_name.rsplit(".", 1)[0] if file_name.lower().endswith(".pdf") else file_name
+    name_words = _NAME_SEPARATORS.sub(" ", stem).strip()
+    parts = [title.strip()] if title.strip() else []
+    if name_words and name_words.lower() not in title.lower():
+        parts.append(name_words)
+    return " | ".join(parts)
+
+
+def indexed_text(context: str, text: str) -> str:
+    """The text that is embedded for a chunk: its document context, then the passage."""
+    return f"{context}\n{text}" if context else text

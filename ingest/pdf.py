@@ -71,7 +71,9 @@ def document_title(reader, fallback: str) -> str:
     except Exception:  # metadata of damaged files raises anything; the file name is a fine title
         title = None
     title = str(title).strip() if title else ""
-    if len(title) < 4 or title.lower().startswith(("microsoft word", "untitled")):
+    letters = sum(ch.isalpha() for ch in title)
+    # Filings often carry an accession number ("0000320193-22-000070") as their title.
+    if letters < 4 or title.lower().startswith(("microsoft word", "untitled")):
         return fallback
     return title
 

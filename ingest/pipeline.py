@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ingest.chunking import MIN_CHUNK_WORD_CHARS, chunk_pages
+from ingest.chunking import MIN_CHUNK_WORD_CHARS, chunk_pages, document_context, indexed_text
 from ingest.clean import clean_pages
 from ingest.embed import Embedder
 from ingest.errors import DocumentNotFound, FileChanging, LocalragError, NoTextLayer, UnreadablePdf
+from ingest.lexical import LexicalRow
 from ingest.models import Chunk, Page
 from ingest.pdf import read_pdf
 from ingest.registry import FAILED, INDEXED, Document, PathEntry, Registry
@@ -76,10 +77,12 @@ class RepairReport:
     removed_incomplete: list[str] = field(default_factory=list)
     removed_orphan_chunks: int = 0
     dropped_damaged: list[str] = field(default_factory=list)
+    rebuilt_lexical: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.removed_incomplete or self.removed_orphan_chunks or self.dropped_damaged)
+        return not (self.removed_incomplete or self.removed_orphan_chunks or self.dropped_damaged
+                    or self.rebuilt_lexical)
 
 
 class Progress(Protocol):
@@ -198,6 +201,7 @@ class Ingestor:
         chunk_overlap: int,
         embed_batch_size: int = 64,
         parse_in_process: bool = True,
+        embed_context: bool = False,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -206,6 +210,7 @@ class Ingestor:
         self.chunk_overlap = chunk_overlap
         self.embed_batch_size = embed_batch_size
         self.parse_in_process = parse_in_process
+        self.embed_context = embed_context
         self._pool: ProcessPoolExecutor | None = None
 
     def close(self) -> None:
@@ -249,7 +254,23 @@ class Ingestor:
         expected = self.registry.indexed_chunk_total()
         if self.store.count() != expected:
             self._reconcile_vectors(report)
+        self._reconcile_lexical(report)
         return report
+
+    def _reconcile_lexical(self, report: RepairReport) -> None:
+        """Rebuild lexical rows of indexed documents that lack them (an index from before the
+        lexical side existed, or a registry restored from a copy), from the stored chunks."""
+        counts = self.registry.lexical_counts()
+        for doc in self.registry.documents(INDEXED):
+            if counts.get(doc.doc_id, 0) == doc.chunks:
+                continue
+            got = self.store.collection.get(where={"doc_id": doc.doc_id},
+                                            include=["documents", "metadatas"])
+            chunks = [Chunk(int(m["page"]), int(m["index"]), int(m["start"]), int(m["end"]), text)
+                      for text, m in zip(got["documents"], got["metadatas"], strict=True)]
+            context = document_context(doc.title, doc.name)
+            self.registry.replace_lexical(doc.doc_id, _lexical_rows(doc.doc_id, context, chunks))
+            report.rebuilt_lexical.append(doc.name)
 
     def _reconcile_vectors(self, report: RepairReport) -> None:
         stored = self.store.doc_chunk_counts()
@@ -427,12 +448,14 @@ class Ingestor:
 
     def _write_vectors(self, entry: PathEntry, prep: _Prepared, progress: Progress) -> None:
         doc_id = entry.doc_id
+        context = document_context(prep.title, Path(entry.path).name)
         self.registry.begin_document(doc_id, prep.title, entry.size, prep.page_count)
         chunks = prep.chunks
         step = max(self.embed_batch_size * 4, 1)
         for start in range(0, len(chunks), step):
             batch = chunks[start : start + step]
-            vectors = self.embedder.embed([c.text for c in batch])
+            embed_prefix = context if self.embed_context else ""
+            vectors = self.embedder.embed([indexed_text(embed_prefix, c.text) for c in batch])
             self.store.add(
                 [chunk_id(doc_id, c.index) for c in batch],
                 vectors,
@@ -443,7 +466,7 @@ class Ingestor:
         self.registry.finish_document(
             doc_id, status=INDEXED, chunks=len(chunks), pages=prep.page_count,
             empty_pages=len(prep.empty_pages), problems=list(prep.problems), error=None,
-            path=entry, title=prep.title,
+            path=entry, title=prep.title, lexical_rows=_lexical_rows(doc_id, context, chunks),
         )
 
     def _drop_if_unreferenced(self, doc_id: str) -> None:
@@ -470,6 +493,11 @@ class Ingestor:
         doc = candidates[0]
         self._delete(doc)
         return doc
+
+
+def _lexical_rows(doc_id: str, context: str, chunks: Iterable[Chunk]) -> list[LexicalRow]:
+    return [LexicalRow(chunk_id(doc_id, c.index), doc_id, c.page, c.index, c.char_start,
+                       c.char_end, c.text, context) for c in chunks]
 
 
 def _metadata(doc_id: str, chunk: Chunk) -> dict[str, int | str]:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from ingest import lexical
+from ingest.lexical import LexicalHit, LexicalRow
 
 INDEXING, INDEXED, FAILED, REMOVING = "indexing", "indexed", "failed", "removing"
 
@@ -83,6 +86,7 @@ class Registry:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
+        self._db.executescript(lexical.SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -192,10 +196,14 @@ class Registry:
         error: str | None,
         path: PathEntry,
         title: str = "",
+        lexical_rows: Iterable[LexicalRow] = (),
     ) -> None:
-        """Mark a document done (indexed or failed) and point ``path`` at it, atomically."""
+        """Mark a document done (indexed or failed), store its lexical rows and point ``path`` at
+        it, in one transaction."""
         now = time.time()
         with self.transaction() as db:
+            lexical.delete_document(db, doc_id)
+            lexical.insert(db, lexical_rows)
             db.execute(
                 "INSERT INTO documents(doc_id, title, size, pages, chunks, empty_pages, status,"
                 " error, problems, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -231,6 +239,7 @@ class Registry:
                 (REMOVING, time.time(), doc_id),
             )
             db.execute("DELETE FROM paths WHERE doc_id=?", (doc_id,))
+            lexical.delete_document(db, doc_id)
 
     def all_paths(self) -> list[str]:
         return [r["path"] for r in self._db.execute("SELECT path FROM paths ORDER BY added_at")]
@@ -240,7 +249,24 @@ class Registry:
         with self.transaction() as db:
             db.execute("DELETE FROM paths")
             db.execute("DELETE FROM documents")
+            db.execute("DELETE FROM chunks")
 
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
+            lexical.delete_document(db, doc_id)
             db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+
+    def replace_lexical(self, doc_id: str, rows: Iterable[LexicalRow]) -> None:
+        with self.transaction() as db:
+            lexical.delete_document(db, doc_id)
+            lexical.insert(db, rows)
+
+    # -- lexical reads -------------------------------------------------------------------------
+    def lexical_search(self, text: str, limit: int) -> list[LexicalHit]:
+        return lexical.search(self._db, text, limit)
+
+    def lexical_counts(self) -> dict[str, int]:
+        return lexical.chunk_counts(self._db)
+
+    def lexical_chunk_ids(self) -> list[str]:
+        return lexical.chunk_ids(self._db)

@@ -31,7 +31,17 @@ class Settings(BaseSettings):
     )
     chunk_size: int = Field(600, gt=50, description="Maximum characters per chunk.")
     chunk_overlap: int = Field(100, ge=0, description="Characters repeated between chunks.")
+    embed_context: bool = Field(
+        False, description="Prefix each chunk's embedded text with its document's title and file "
+        "name (the keyword index always has them)."
+    )
     embed_batch_size: int = Field(64, gt=0, description="Chunks per embedding batch.")
+    top_k: int = Field(4, gt=0, le=50, description="Passages retrieved per question.")
+    retrieval_candidates: int = Field(
+        40, gt=0, description="Candidates taken from each of dense and keyword search before fusion."
+    )
+    dense_weight: float = Field(1.0, ge=0, description="Weight of dense search in rank fusion.")
+    lexical_weight: float = Field(1.0, ge=0, description="Weight of keyword (BM25) search in fusion.")
     lock_timeout_s: float = Field(
         600.0, ge=0, description="How long a writer waits for another writer to finish."
     )

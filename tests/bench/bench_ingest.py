@@ -48,9 +48,7 @@ def bench_localrag(pdfs: list[Path], folder: Path, embedder, work: Path) -> dict
     from ingest.settings import Settings
 
     settings = Settings(data_dir=work / "localrag")
-    ingestor = open_ingestor(settings)
-    ingestor.embedder = embedder
-    ingestor.store.embedder = embedder
+    ingestor = open_ingestor(settings, embedder)
     start = time.perf_counter()
     results = ingestor.ingest([folder])
     seconds = time.perf_counter() - start
@@ -60,6 +58,10 @@ def bench_localrag(pdfs: list[Path], folder: Path, embedder, work: Path) -> dict
     chunks = sum(r.chunks for r in indexed)
     texts = ingestor.store.collection.get(include=["documents"])["documents"]
     pure = _median_time(lambda: embedder.embed(texts), 1)
+    from ingest.pipeline import parse_document
+
+    parse_alone = _median_time(lambda: [parse_document(p.read_bytes(), p.stem, settings.chunk_size,
+                                                       settings.chunk_overlap) for p in pdfs], 1)
 
     reingest = _median_time(lambda: ingestor.ingest([folder]), 5)
     count_after = ingestor.store.count()
@@ -78,18 +80,21 @@ def bench_localrag(pdfs: list[Path], folder: Path, embedder, work: Path) -> dict
     if victim and victim not in victims:
         cmd = [sys.executable, "-m", "app.cli", "remove", victim.doc_id]
         cli_remove = _median_time(lambda: subprocess.run(cmd, env=env, capture_output=True), 1)
-    return {
+    result = {
         "files": len(pdfs), "indexed": len(indexed), "failed": failed,
         "pages": pages, "chunks": chunks, "seconds": seconds,
         "pages_per_s": pages / seconds, "chunks_per_s": chunks / seconds,
         "pure_embed_seconds": pure, "pure_embed_chunks_per_s": len(texts) / pure,
         "ratio_to_pure_embedding": (chunks / seconds) / (len(texts) / pure),
+        "parse_alone_seconds": parse_alone,
         "reingest_seconds_median": reingest, "count_after_reingest": count_after,
         "cli_reingest_seconds_median": cli_reingest,
         "remove_seconds_median": statistics.median(removals) if removals else None,
         "remove_seconds_max": max(removals) if removals else None,
         "cli_remove_seconds": cli_remove,
     }
+    ingestor.close()
+    return result
 
 
 def bench_tutorial(pdfs: list[Path], hf_embeddings, embedder, work: Path) -> dict:

@@ -1,0 +1,248 @@
+"""Hybrid retrieval over ingest's store: dense vectors + BM25, fused, neighbours merged.
+
+Dense search finds paraphrases; BM25 finds the exact rare word (an ID, a number, a name) that a
+small embedding model blurs. Reciprocal rank fusion combines ranks, not scores, so the two
+scales never need calibrating.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ingest.embed import Embedder
+from ingest.lexical import query_terms
+from ingest.registry import Registry
+from ingest.store import VectorStore
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One chunk proposed by a retriever."""
+
+    chunk_id: str
+    doc_id: str
+    page: int
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A passage to show or to give the model: one chunk, or neighbouring chunks merged."""
+
+    doc_id: str
+    file: str
+    path: str
+    title: str
+    page: int
+    start: int
+    end: int
+    text: str
+    score: float
+    chunk_ids: tuple[str, ...]
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+
+@dataclass
+class SearchTimings:
+    embed_ms: float = 0.0
+    dense_ms: float = 0.0
+    lexical_ms: float = 0.0
+    fuse_ms: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_ms(self) -> float:
+        return self.embed_ms + self.dense_ms + self.lexical_ms + self.fuse_ms
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: int = RRF_K
+) -> dict[str, float]:
+    """Fused score per id: sum over rankings of ``weight / (k + rank)`` (rank from 1)."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return scores
+
+
+def _join(a: Candidate, b: Candidate) -> Candidate:
+    """Extend passage ``a`` with chunk ``b`` (starting at or after a), using page offsets."""
+    if b.end <= a.end:
+        return a
+    if b.start <= a.end:
+        return replace(a, end=b.end, text=a.text + b.text[a.end - b.start :])
+    return replace(a, end=b.end, text=a.text + " " + b.text)
+
+
+def merge_neighbours(
+    ranked: Sequence[tuple[Candidate, float]],
+) -> list[tuple[Candidate, float, tuple[str, ...]]]:
+    """Merge overlapping or consecutive chunks of the same page into one passage.
+
+    A passage scores as its best chunk. Returns (passage, score, chunk ids), best first.
+    """
+    pages: dict[tuple[str, int], list[tuple[Candidate, float]]] = {}
+    for cand, score in ranked:
+        pages.setdefault((cand.doc_id, cand.page), []).append((cand, score))
+    merged: list[tuple[Candidate, float, tuple[str, ...]]] = []
+    for items in pages.values():
+        items.sort(key=lambda item: (item[0].start, item[0].end))
+        passage, best = items[0]
+        ids, last_index = [passage.chunk_id], passage.index
+        for cand, score in items[1:]:
+            if cand.start <= passage.end or cand.index == last_index + 1:
+                passage = _join(passage, cand)
+                best = max(best, score)
+                ids.append(cand.chunk_id)
+                last_index = max(last_index, cand.index)
+            else:
+                merged.append((passage, best, tuple(ids)))
+                passage, best, ids, last_index = cand, score, [cand.chunk_id], cand.index
+        merged.append((passage, best, tuple(ids)))
+    merged.sort(key=lambda item: -item[1])
+    return merged
+
+
+class Retriever:
+    """Hybrid search over one index. Cheap to create; holds no per-query state."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        registry: Registry,
+        embedder: Embedder,
+        candidates: int = 40,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.embedder = embedder
+        self.candidates = candidates
+        self.dense_weight = dense_weight
+        self.lexical_weight = lexical_weight
+        self.last_timings = SearchTimings()
+
+    def dense(self, query: str, limit: int, timings: SearchTimings) -> list[Candidate]:
+        started = time.perf_counter()
+        vector = self.embedder.embed([query])[0]
+        timings.embed_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        count = self.store.count()
+        if count == 0:
+            return []
+        got = self.store.collection.query(
+            query_embeddings=[vector], n_results=min(limit, count),
+            include=["documents", "metadatas"],
+        )
+        timings.dense_ms = (time.perf_counter() - started) * 1000
+        return [
+            Candidate(cid, str(m["doc_id"]), int(m["page"]), int(m["index"]), int(m["start"]),
+                      int(m["end"]), text)
+            for cid, text, m in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
+                                    strict=True)
+        ]
+
+    def lexical(self, query: str, limit: int, timings: SearchTimings) -> list[Candidate]:
+        started = time.perf_counter()
+        hits = self.registry.lexical_search(query, limit)
+        timings.lexical_ms = (time.perf_counter() - started) * 1000
+        return [Candidate(h.chunk_id, h.doc_id, h.page, h.index, h.start, h.end, h.body)
+                for h in hits]
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """The ``k`` best passages for ``query``, best first."""
+        timings = SearchTimings()
+        dense = self.dense(query, self.candidates, timings) if self.dense_weight > 0 else []
+        lexical = self.lexical(query, self.candidates, timings) if self.lexical_weight > 0 else []
+        started = time.perf_counter()
+        by_id = {c.chunk_id: c for c in [*lexical, *dense]}
+        dense_rank = {c.chunk_id: i for i, c in enumerate(dense, start=1)}
+        lexical_rank = {c.chunk_id: i for i, c in enumerate(lexical, start=1)}
+        fused = reciprocal_rank_fusion(
+            [[c.chunk_id for c in dense], [c.chunk_id for c in lexical]],
+            [self.dense_weight, self.lexical_weight],
+        )
+        ranked = sorted(((by_id[i], s) for i, s in fused.items()), key=lambda p: -p[1])
+        passages = merge_neighbours(ranked)[:k]
+        names = self._documents({p.doc_id for p, _, _ in passages})
+        hits = []
+        for passage, score, ids in passages:
+            path, title = names.get(passage.doc_id, ("", ""))
+            hits.append(Hit(
+                passage.doc_id, Path(path).name or title, path, title, passage.page,
+                passage.start, passage.end, passage.text, score, ids,
+                min((dense_rank[i] for i in ids if i in dense_rank), default=None),
+                min((lexical_rank[i] for i in ids if i in lexical_rank), default=None),
+            ))
+        timings.fuse_ms = (time.perf_counter() - started) * 1000
+        self.last_timings = timings
+        log.debug("search k=%d embed_ms=%.1f dense_ms=%.1f lexical_ms=%.1f fuse_ms=%.1f", k,
+                  timings.embed_ms, timings.dense_ms, timings.lexical_ms, timings.fuse_ms)
+        return hits
+
+    def _documents(self, doc_ids: set[str]) -> dict[str, tuple[str, str]]:
+        found = {}
+        for doc_id in doc_ids:
+            doc = self.registry.document(doc_id)
+            if doc is not None:
+                found[doc_id] = (doc.paths[0] if doc.paths else "", doc.title)
+        return found
+
+
+def marked_spans(text: str, query: str) -> list[tuple[str, bool]]:
+    """Split ``text`` into (piece, matched) so a UI can highlight the query's words.
+
+    A word matches a query term exactly or by a shared stem of at least five letters, close
+    enough to what the Porter-stemmed keyword index matched.
+    """
+    terms = query_terms(query)
+    if not terms:
+        return [(text, False)]
+    stems = {t[:5] if len(t) > 5 else t for t in terms}
+
+    def matches(word: str) -> bool:
+        lower = word.lower()
+        return lower in terms or (len(lower) >= 5 and lower[:5] in stems)
+
+    spans: list[tuple[str, bool]] = []
+    last = 0
+    for match in re.finditer(r"\w+", text):
+        if matches(match.group()):
+            if match.start() > last:
+                spans.append((text[last : match.start()], False))
+            spans.append((match.group(), True))
+            last = match.end()
+    if last < len(text):
+        spans.append((text[last:], False))
+    return spans
+
+
+def snippet(text: str, query: str, width: int = 240) -> str:
+    """A window of ``text`` around its first match of the query, whitespace folded."""
+    flat = " ".join(text.split())
+    spans = marked_spans(flat, query)
+    position, first = 0, 0
+    for piece, matched in spans:
+        if matched:
+            first = position
+            break
+        position += len(piece)
+    start = max(0, min(first - width // 3, len(flat) - width))
+    window = flat[start : start + width]
+    return ("…" if start > 0 else "") + window + ("…" if start + width < len(flat) else "")

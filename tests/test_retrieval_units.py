@@ -1,0 +1,81 @@
+"""Pure parts of retrieval and evaluation, on constructed rankings."""
+
+import pytest
+
+from app.evaluate import bootstrap_interval, hit_at, recall_at, reciprocal_rank
+from app.retrieval import Candidate, marked_spans, merge_neighbours, reciprocal_rank_fusion
+from ingest.lexical import match_expression, query_terms
+
+GOLD = frozenset({("a.pdf", 3), ("b.pdf", 0)})
+
+
+@pytest.mark.parametrize(("ranked", "k", "hit", "recall", "rr"), [
+    ([("a.pdf", 3)], 4, 1.0, 0.5, 1.0),
+    ([("x.pdf", 1), ("y.pdf", 2), ("b.pdf", 0), ("a.pdf", 3)], 4, 1.0, 1.0, 1 / 3),
+    ([("x.pdf", 1)] * 4 + [("a.pdf", 3)], 4, 0.0, 0.0, 1 / 5),  # gold just beyond k
+    ([("x.pdf", 1)] * 10 + [("a.pdf", 3)], 10, 0.0, 0.0, 0.0),  # beyond the MRR cutoff too
+    ([], 4, 0.0, 0.0, 0.0),
+    ([("a.pdf", 4), ("A.pdf", 3)], 4, 0.0, 0.0, 0.0),  # page and file must both match
+])
+def test_hit_recall_and_reciprocal_rank(ranked, k, hit, recall, rr):
+    assert hit_at(ranked, GOLD, k) == hit
+    assert recall_at(ranked, GOLD, k) == recall
+    assert reciprocal_rank(ranked, GOLD, 10) == pytest.approx(rr)
+
+
+def test_no_gold_scores_zero_everywhere():
+    ranked = [("a.pdf", 3)]
+    assert (hit_at(ranked, frozenset(), 4), recall_at(ranked, frozenset(), 4),
+            reciprocal_rank(ranked, frozenset())) == (0.0, 0.0, 0.0)
+
+
+def test_document_level_gold_matches_any_page():
+    gold = frozenset({("a.pdf", None)})
+    assert hit_at([("b.pdf", None), ("a.pdf", None)], gold, 2) == 1.0
+
+
+def test_bootstrap_interval_brackets_the_mean_and_is_repeatable():
+    values = [1.0] * 60 + [0.0] * 40
+    low, high = bootstrap_interval(values)
+    assert low < 0.6 < high and high - low < 0.25
+    assert bootstrap_interval(values) == (low, high)
+    assert bootstrap_interval([1.0] * 10) == (1.0, 1.0)
+
+
+def test_rrf_rewards_agreement_and_respects_weights():
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["d", "b", "e"]])
+    assert max(fused, key=fused.get) == "b"  # 2nd in both beats 1st in only one
+    assert fused["b"] == pytest.approx(2 / 62) and fused["a"] == pytest.approx(1 / 61)
+    lexical_heavy = reciprocal_rank_fusion([["a", "b"], ["b", "a"]], [0.5, 1.0])
+    assert lexical_heavy["b"] > lexical_heavy["a"]
+
+
+def _cand(cid, doc, page, index, start, end, text):
+    return Candidate(cid, doc, page, index, start, end, text)
+
+
+def test_overlapping_and_consecutive_chunks_of_a_page_merge_using_offsets():
+    page = "Alpha beta gamma. Delta epsilon zeta. Eta theta iota."
+    a = _cand("d:0", "d", 2, 0, 0, 23, page[0:23])
+    b = _cand("d:1", "d", 2, 1, 18, 37, page[18:37])      # overlaps a
+    c = _cand("d:2", "d", 2, 2, 38, 53, page[38:53])      # next chunk, no overlap
+    far = _cand("d:9", "d", 2, 9, 400, 420, "far away text")
+    other_page = _cand("d:3", "d", 3, 3, 0, 10, "other page")
+    merged = merge_neighbours([(b, 0.9), (other_page, 0.8), (c, 0.5), (far, 0.4), (a, 0.3)])
+    first, score, ids = merged[0]
+    assert first.text == page and (first.start, first.end) == (0, 53)
+    assert score == 0.9 and ids == ("d:0", "d:1", "d:2")
+    assert [m[0].chunk_id for m in merged[1:]] == ["d:3", "d:9"]
+
+
+def test_query_terms_and_match_expression_are_safe_for_fts():
+    assert query_terms("What is the IFITM3 gene?") == ["ifitm3", "gene"]
+    assert query_terms("the of and") == ["the", "of", "and"]  # nothing but stopwords: keep them
+    assert match_expression('say "hi" OR NOT x*') == '"say" OR "hi" OR "x"'
+    assert match_expression("¿?!") is None
+
+
+def test_marked_spans_mark_words_and_stems():
+    spans = marked_spans("Vaccines vaccinated the patients; vaccine trial.", "vaccine trials")
+    assert [p for p, hit in spans if hit] == ["Vaccines", "vaccinated", "vaccine", "trial"]
+    assert "".join(p for p, _ in spans) == "Vaccines vaccinated the patients; vaccine trial."
