@@ -45,6 +45,8 @@ def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retr
         candidates=settings.retrieval_candidates,
         dense_weight=settings.dense_weight,
         lexical_weight=settings.lexical_weight,
+        phrase_weight=settings.phrase_weight,
+        rrf_k=settings.rrf_k,
     )
 
 

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.embed import Embedder
@@ -53,6 +53,7 @@ class Hit:
     chunk_ids: tuple[str, ...]
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -61,7 +62,6 @@ class SearchTimings:
     dense_ms: float = 0.0
     lexical_ms: float = 0.0
     fuse_ms: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_ms(self) -> float:
@@ -89,33 +89,57 @@ def _join(a: Candidate, b: Candidate) -> Candidate:
     return replace(a, end=b.end, text=a.text + " " + b.text)
 
 
-def merge_neighbours(
-    ranked: Sequence[tuple[Candidate, float]],
-) -> list[tuple[Candidate, float, tuple[str, ...]]]:
-    """Merge overlapping or consecutive chunks of the same page into one passage.
+SEGMENT_SEPARATOR = " … "
+# More matching segments than this on one page add length, not evidence.
+MAX_SEGMENTS_PER_PAGE = 3
 
-    A passage scores as its best chunk. Returns (passage, score, chunk ids), best first.
+
+@dataclass(frozen=True)
+class Passage:
+    """What one page contributes: its matching segments (merged chunks), in page order."""
+
+    doc_id: str
+    page: int
+    segments: tuple[Candidate, ...]
+    score: float
+    chunk_ids: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return SEGMENT_SEPARATOR.join(seg.text for seg in self.segments)
+
+
+def merge_by_page(ranked: Sequence[tuple[Candidate, float]]) -> list[Passage]:
+    """One passage per page, best first.
+
+    Overlapping or consecutive chunks merge into one segment (using their page offsets); a page
+    scores as its best chunk and keeps its best few segments. Gold, citations and the reader
+    all work in pages, so a second chunk of a page already shown must not take another slot.
     """
     pages: dict[tuple[str, int], list[tuple[Candidate, float]]] = {}
     for cand, score in ranked:
         pages.setdefault((cand.doc_id, cand.page), []).append((cand, score))
-    merged: list[tuple[Candidate, float, tuple[str, ...]]] = []
-    for items in pages.values():
+    passages = []
+    for (doc_id, page), items in pages.items():
         items.sort(key=lambda item: (item[0].start, item[0].end))
-        passage, best = items[0]
-        ids, last_index = [passage.chunk_id], passage.index
-        for cand, score in items[1:]:
-            if cand.start <= passage.end or cand.index == last_index + 1:
-                passage = _join(passage, cand)
-                best = max(best, score)
-                ids.append(cand.chunk_id)
+        segments: list[tuple[Candidate, float, list[str]]] = []
+        last_index = -2
+        for cand, score in items:
+            if segments and (cand.start <= segments[-1][0].end or cand.index == last_index + 1):
+                seg, best, ids = segments[-1]
+                segments[-1] = (_join(seg, cand), max(best, score), [*ids, cand.chunk_id])
                 last_index = max(last_index, cand.index)
             else:
-                merged.append((passage, best, tuple(ids)))
-                passage, best, ids, last_index = cand, score, [cand.chunk_id], cand.index
-        merged.append((passage, best, tuple(ids)))
-    merged.sort(key=lambda item: -item[1])
-    return merged
+                segments.append((cand, score, [cand.chunk_id]))
+                last_index = cand.index
+        kept = sorted(segments, key=lambda seg: -seg[1])[:MAX_SEGMENTS_PER_PAGE]
+        kept.sort(key=lambda seg: seg[0].start)
+        passages.append(Passage(
+            doc_id, page, tuple(seg for seg, _, _ in kept), max(b for _, b, _ in kept),
+            tuple(i for _, _, ids in kept for i in ids),
+        ))
+    passages.sort(key=lambda p: -p.score)
+    return passages
 
 
 class Retriever:
@@ -128,7 +152,9 @@ class Retriever:
         embedder: Embedder,
         candidates: int = 40,
         dense_weight: float = 1.0,
-        lexical_weight: float = 1.0,
+        lexical_weight: float = 1.5,
+        phrase_weight: float = 0.5,
+        rrf_k: int = 10,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -136,6 +162,8 @@ class Retriever:
         self.candidates = candidates
         self.dense_weight = dense_weight
         self.lexical_weight = lexical_weight
+        self.phrase_weight = phrase_weight
+        self.rrf_k = rrf_k
         self.last_timings = SearchTimings()
 
     def dense(self, query: str, limit: int, timings: SearchTimings) -> list[Candidate]:
@@ -158,37 +186,43 @@ class Retriever:
                                     strict=True)
         ]
 
-    def lexical(self, query: str, limit: int, timings: SearchTimings) -> list[Candidate]:
+    def lexical(self, query: str, limit: int, timings: SearchTimings, phrases: bool = False
+                ) -> list[Candidate]:
         started = time.perf_counter()
-        hits = self.registry.lexical_search(query, limit)
-        timings.lexical_ms = (time.perf_counter() - started) * 1000
+        hits = self.registry.lexical_search(query, limit, phrases=phrases)
+        timings.lexical_ms += (time.perf_counter() - started) * 1000
         return [Candidate(h.chunk_id, h.doc_id, h.page, h.index, h.start, h.end, h.body)
                 for h in hits]
 
     def search(self, query: str, k: int) -> list[Hit]:
-        """The ``k`` best passages for ``query``, best first."""
+        """The ``k`` best passages for ``query`` (at most one per page), best first."""
         timings = SearchTimings()
-        dense = self.dense(query, self.candidates, timings) if self.dense_weight > 0 else []
-        lexical = self.lexical(query, self.candidates, timings) if self.lexical_weight > 0 else []
+        n = self.candidates
+        dense = self.dense(query, n, timings) if self.dense_weight > 0 else []
+        lexical = self.lexical(query, n, timings) if self.lexical_weight > 0 else []
+        phrase = self.lexical(query, n, timings, phrases=True) if self.phrase_weight > 0 else []
         started = time.perf_counter()
-        by_id = {c.chunk_id: c for c in [*lexical, *dense]}
+        by_id = {c.chunk_id: c for c in [*phrase, *lexical, *dense]}
         dense_rank = {c.chunk_id: i for i, c in enumerate(dense, start=1)}
         lexical_rank = {c.chunk_id: i for i, c in enumerate(lexical, start=1)}
         fused = reciprocal_rank_fusion(
-            [[c.chunk_id for c in dense], [c.chunk_id for c in lexical]],
-            [self.dense_weight, self.lexical_weight],
+            [[c.chunk_id for c in ranking] for ranking in (dense, lexical, phrase)],
+            [self.dense_weight, self.lexical_weight, self.phrase_weight],
+            k=self.rrf_k,
         )
-        ranked = sorted(((by_id[i], s) for i, s in fused.items()), key=lambda p: -p[1])
-        passages = merge_neighbours(ranked)[:k]
-        names = self._documents({p.doc_id for p, _, _ in passages})
+        ranked = [(by_id[i], score) for i, score in fused.items()]
+        passages = merge_by_page(ranked)[:k]
+        names = self._documents({p.doc_id for p in passages})
         hits = []
-        for passage, score, ids in passages:
-            path, title = names.get(passage.doc_id, ("", ""))
+        for p in passages:
+            path, title = names.get(p.doc_id, ("", ""))
+            first, last = p.segments[0], p.segments[-1]
             hits.append(Hit(
-                passage.doc_id, Path(path).name or title, path, title, passage.page,
-                passage.start, passage.end, passage.text, score, ids,
-                min((dense_rank[i] for i in ids if i in dense_rank), default=None),
-                min((lexical_rank[i] for i in ids if i in lexical_rank), default=None),
+                p.doc_id, Path(path).name or title, path, title, p.page, first.start, last.end,
+                p.text, p.score, p.chunk_ids,
+                min((dense_rank[i] for i in p.chunk_ids if i in dense_rank), default=None),
+                min((lexical_rank[i] for i in p.chunk_ids if i in lexical_rank), default=None),
+                tuple((seg.start, seg.end) for seg in p.segments),
             ))
         timings.fuse_ms = (time.perf_counter() - started) * 1000
         self.last_timings = timings

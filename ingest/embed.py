@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ def resolve_model_path(name: str) -> Path:
 class Embedder:
     """Sentence-transformers model producing L2-normalised vectors (cosine = dot product)."""
 
-    def __init__(self, model_name: str, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(self, model_name: str, batch_size: int = 16, device: str = "cpu") -> None:
         self.model_name = model_name
         self.batch_size = batch_size
         self.device = device
@@ -65,10 +66,28 @@ class Embedder:
 
     def embed(self, texts: Sequence[str]) -> Any:
         """Embed texts as a float32 array of shape (len(texts), dimension)."""
-        return self.model.encode(
+        vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
+        _return_freed_memory()
+        return vectors
+
+
+def _return_freed_memory() -> None:
+    """Give freed heap back to the OS: activations of table-heavy batches otherwise leave the
+    process at its peak (2.5 GB measured on a 549-page filing with batches of 64)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None

@@ -199,7 +199,7 @@ class Ingestor:
         embedder: Embedder,
         chunk_size: int,
         chunk_overlap: int,
-        embed_batch_size: int = 64,
+        embed_batch_size: int = 16,
         parse_in_process: bool = True,
         embed_context: bool = False,
     ) -> None:
@@ -228,8 +228,15 @@ class Ingestor:
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_limit_memory
             )
-        future = self._pool.submit(parse_document, data, fallback_title, self.chunk_size,
-                                   self.chunk_overlap)
+        try:
+            future = self._pool.submit(parse_document, data, fallback_title, self.chunk_size,
+                                       self.chunk_overlap)
+        except RuntimeError:
+            # A script without an `if __name__ == "__main__"` guard cannot spawn workers.
+            log.warning("cannot start a parse worker here; parsing in this process instead")
+            self.close()
+            self.parse_in_process = False
+            return parse_document(data, fallback_title, self.chunk_size, self.chunk_overlap)
         try:
             return future.result()
         except BrokenProcessPool as err:

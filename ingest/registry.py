@@ -262,8 +262,8 @@ class Registry:
             lexical.insert(db, rows)
 
     # -- lexical reads -------------------------------------------------------------------------
-    def lexical_search(self, text: str, limit: int) -> list[LexicalHit]:
-        return lexical.search(self._db, text, limit)
+    def lexical_search(self, text: str, limit: int, phrases: bool = False) -> list[LexicalHit]:
+        return lexical.search(self._db, text, limit, phrases)
 
     def lexical_counts(self) -> dict[str, int]:
         return lexical.chunk_counts(self._db)

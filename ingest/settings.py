@@ -35,13 +35,19 @@ class Settings(BaseSettings):
         False, description="Prefix each chunk's embedded text with its document's title and file "
         "name (the keyword index always has them)."
     )
-    embed_batch_size: int = Field(64, gt=0, description="Chunks per embedding batch.")
+    # 16 beat 32 and 64 on 2 cores (less padding; 42.6 vs 31.2 chunks/s on filings) and halves
+    # the activation peak; see docs/BENCHMARKS.md.
+    embed_batch_size: int = Field(16, gt=0, description="Chunks per embedding batch.")
     top_k: int = Field(4, gt=0, le=50, description="Passages retrieved per question.")
     retrieval_candidates: int = Field(
         40, gt=0, description="Candidates taken from each of dense and keyword search before fusion."
     )
+    # Fusion defaults measured on the covidqa dev set (docs/BENCHMARKS.md).
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense search in rank fusion.")
-    lexical_weight: float = Field(1.0, ge=0, description="Weight of keyword (BM25) search in fusion.")
+    lexical_weight: float = Field(1.5, ge=0, description="Weight of keyword (BM25) search in fusion.")
+    phrase_weight: float = Field(0.5, ge=0, description="Weight of the word-pair phrase ranking.")
+    rrf_k: int = Field(10, gt=0, description="Reciprocal rank fusion constant (smaller: top ranks "
+                       "count more).")
     lock_timeout_s: float = Field(
         600.0, ge=0, description="How long a writer waits for another writer to finish."
     )

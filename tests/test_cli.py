@@ -42,6 +42,7 @@ def _check_index(data_dir: Path, model: str = "all-MiniLM-L6-v2") -> dict[str, i
     ids = store.collection.get(include=[])["ids"]
     assert len(ids) == len(set(ids))
     assert store.doc_chunk_counts() == expected
+    assert sorted(registry.lexical_chunk_ids()) == sorted(ids)  # keyword and vector index agree
     return expected
 
 

