@@ -7,46 +7,17 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from app.cli_common import settings_of as _settings
+from app.cli_common import user_errors
+from app.cli_llm import register_llm_commands
 from app.offline import apply_offline_env
 
 log = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _settings(ctx: click.Context) -> Any:
-    return ctx.obj["settings"]
-
-
-def user_errors(func: F) -> F:
-    """Turn the project's errors (and bad settings) into one-line messages with exit code 1."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ingest.errors import LocalragError
-
-        try:
-            return func(*args, **kwargs)
-        except LocalragError as err:
-            raise click.ClickException(str(err)) from err
-        except OSError as err:
-            raise click.ClickException(f"{err.strerror or err}: {err.filename or ''}".strip()) from err
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
-            raise
-        except Exception as err:
-            if logging.getLogger().isEnabledFor(logging.DEBUG):
-                raise
-            raise click.ClickException(
-                f"unexpected error: {type(err).__name__}: {err} (run with -vv for details)"
-            ) from err
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()
@@ -456,6 +427,9 @@ def status(ctx: click.Context) -> None:
 
 def main() -> None:
     cli(obj={})
+
+
+register_llm_commands(cli)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.retrieval import Retriever
 from ingest.embed import Embedder
@@ -10,6 +12,9 @@ from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.settings import Settings
 from ingest.store import VectorStore, open_client
+
+if TYPE_CHECKING:
+    from app.chain import RagChain
 
 
 def open_registry(settings: Settings) -> Registry:
@@ -60,3 +65,14 @@ def eval_settings(settings: Settings, docs_dir: Path) -> Settings:
     digest = hashlib.sha1(recipe.encode()).hexdigest()[:10]
     folder = settings.data_dir / "eval" / f"{docs_dir.resolve().name}-{digest}"
     return settings.model_copy(update={"data_dir": folder})
+
+
+def open_chain(settings: Settings, on_status: Callable[[str], None] = lambda _: None,
+               embedder: Embedder | None = None) -> RagChain:
+    """Retriever + the LLM backend the settings choose, composed into the answering chain."""
+    from app.chain import RagChain
+    from app.llm import open_llm
+
+    retriever = open_retriever(settings, embedder)
+    return RagChain(retriever, open_llm(settings, on_status), k=settings.top_k,
+                    relevance_threshold=settings.relevance_threshold)

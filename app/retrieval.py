@@ -54,6 +54,9 @@ class Hit:
     dense_rank: int | None = None
     lexical_rank: int | None = None
     spans: tuple[tuple[int, int], ...] = ()
+    # Best cosine similarity of the passage's chunks to the question: fused scores are ranks,
+    # this is the absolute measure used to decide whether anything relevant was found.
+    similarity: float = 0.0
 
 
 @dataclass
@@ -166,25 +169,31 @@ class Retriever:
         self.rrf_k = rrf_k
         self.last_timings = SearchTimings()
 
-    def dense(self, query: str, limit: int, timings: SearchTimings) -> list[Candidate]:
+    def dense(self, vector: list[float], limit: int, timings: SearchTimings
+              ) -> tuple[list[Candidate], dict[str, float]]:
+        """Nearest chunks and their cosine similarities (Chroma 1.5 answers an n_results larger
+        than the collection with what it has)."""
         started = time.perf_counter()
-        vector = self.embedder.embed([query])[0]
-        timings.embed_ms = (time.perf_counter() - started) * 1000
-        started = time.perf_counter()
-        count = self.store.count()
-        if count == 0:
-            return []
         got = self.store.collection.query(
-            query_embeddings=[vector], n_results=min(limit, count),
-            include=["documents", "metadatas"],
+            query_embeddings=[vector], n_results=limit,
+            include=["documents", "metadatas", "distances"],
         )
         timings.dense_ms = (time.perf_counter() - started) * 1000
+        ids, texts, metas = got["ids"][0], got["documents"][0], got["metadatas"][0]
+        similarity = {cid: 1.0 - float(d) for cid, d in zip(ids, got["distances"][0], strict=True)}
         return [
             Candidate(cid, str(m["doc_id"]), int(m["page"]), int(m["index"]), int(m["start"]),
                       int(m["end"]), text)
-            for cid, text, m in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
-                                    strict=True)
-        ]
+            for cid, text, m in zip(ids, texts, metas, strict=True)
+        ], similarity
+
+    def _similarities(self, vector: list[float], chunk_ids: set[str]) -> dict[str, float]:
+        """Cosine similarity of chunks that dense search did not return (found by keywords)."""
+        if not chunk_ids:
+            return {}
+        got = self.store.collection.get(ids=sorted(chunk_ids), include=["embeddings"])
+        return {cid: float(sum(a * b for a, b in zip(vector, emb, strict=True)))
+                for cid, emb in zip(got["ids"], got["embeddings"], strict=True)}
 
     def lexical(self, query: str, limit: int, timings: SearchTimings, phrases: bool = False
                 ) -> list[Candidate]:
@@ -198,7 +207,10 @@ class Retriever:
         """The ``k`` best passages for ``query`` (at most one per page), best first."""
         timings = SearchTimings()
         n = self.candidates
-        dense = self.dense(query, n, timings) if self.dense_weight > 0 else []
+        started = time.perf_counter()
+        vector = [float(x) for x in self.embedder.embed([query])[0]]
+        timings.embed_ms = (time.perf_counter() - started) * 1000
+        dense, similarity = self.dense(vector, n, timings) if self.dense_weight > 0 else ([], {})
         lexical = self.lexical(query, n, timings) if self.lexical_weight > 0 else []
         phrase = self.lexical(query, n, timings, phrases=True) if self.phrase_weight > 0 else []
         started = time.perf_counter()
@@ -212,6 +224,8 @@ class Retriever:
         )
         ranked = [(by_id[i], score) for i, score in fused.items()]
         passages = merge_by_page(ranked)[:k]
+        unseen = {i for p in passages for i in p.chunk_ids if i not in similarity}
+        similarity.update(self._similarities(vector, unseen))
         names = self._documents({p.doc_id for p in passages})
         hits = []
         for p in passages:
@@ -223,6 +237,7 @@ class Retriever:
                 min((dense_rank[i] for i in p.chunk_ids if i in dense_rank), default=None),
                 min((lexical_rank[i] for i in p.chunk_ids if i in lexical_rank), default=None),
                 tuple((seg.start, seg.end) for seg in p.segments),
+                max(similarity.get(i, 0.0) for i in p.chunk_ids),
             ))
         timings.fuse_ms = (time.perf_counter() - started) * 1000
         self.last_timings = timings

