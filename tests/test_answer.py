@@ -1,0 +1,143 @@
+"""Answers end to end: generated PDFs, the real embedder, real Chroma, a real GGUF through
+llama.cpp in process (Qwen2.5-0.5B, the smallest model that answers reliably)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pdfgen import prose, write_pdf
+
+from app.prompting import REFUSAL
+from ingest.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+FACT_PAGE = 1  # 0-based: the second page
+
+
+def write_corpus(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_pdf(folder / "harbor report.pdf", [
+        prose("harbor budget"),
+        "The Harbor Authority awarded the dredging contract to Meridian Marine for 4.7 million "
+        "euros. Dredging of the north channel starts in March 2025 and must be finished within "
+        "14 months. " + prose("dredging", 4),
+        prose("fishing fleet"),
+    ], title="Harbor Authority Annual Report 2024")
+    write_pdf(folder / "garden.pdf", [
+        prose("roses and soil"),
+        "The community garden opens on Saturdays from 9 to 12. Tomatoes need six hours of sun. "
+        + prose("compost", 4),
+    ], title="Community Garden Handbook")
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory, test_gguf, shared_embedder) -> Settings:
+    from app.components import open_ingestor
+
+    root = tmp_path_factory.mktemp("answers")
+    write_corpus(root / "docs")
+    settings = Settings(data_dir=root / "data", llm_backend="llamacpp",
+                        gguf=str(test_gguf("qwen2.5-0.5b")))
+    ingestor = open_ingestor(settings, shared_embedder)
+    ingestor.ingest([root / "docs"])
+    ingestor.close()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def chain(config, shared_embedder):
+    from app.components import open_chain
+
+    return open_chain(config, embedder=shared_embedder)
+
+
+def test_known_fact_is_answered_and_cited_to_its_page(chain):
+    events = list(chain.stream("Which company was awarded the dredging contract, and for how much?"))
+    answer = events[-1].answer
+    assert sum(e.kind == "token" for e in events) > 3  # streamed as generated
+    assert "first_token_ms" in answer.timings
+    assert answer.timings["first_token_ms"] < answer.timings["total_ms"]
+    assert "meridian" in answer.text.lower() and "4.7" in answer.text
+    assert not answer.refused and not answer.not_found
+    assert ("harbor report.pdf", FACT_PAGE) in [(s.file, s.page) for s in answer.cited]
+    shown = "".join(e.text for e in events if e.kind == "token")
+    assert shown.strip() == answer.text or answer.text in shown  # markers resolved while streaming
+
+
+def test_question_about_something_absent_says_so(chain):
+    answer = chain.answer("What is the boiling point of liquid nitrogen at sea level?")
+    assert answer.refused and answer.text == REFUSAL
+    assert answer.not_found and "first_token_ms" not in answer.timings  # the model was not asked
+    assert answer.closest  # the closest passages are still shown
+
+
+def test_follow_up_is_rewritten_from_the_conversation(chain):
+    from app.chain import Conversation
+
+    conversation = Conversation(chain)
+    first = [e for e in conversation.stream("Who got the dredging contract?")][-1].answer
+    assert "meridian" in first.text.lower()
+    follow = [e for e in conversation.stream("and when does that work start?")][-1].answer
+    assert follow.standalone_question != "and when does that work start?"
+    assert "rewrite_ms" in follow.timings
+    assert "dredg" in follow.standalone_question.lower() or "meridian" in \
+        follow.standalone_question.lower()
+    assert "march" in follow.text.lower() or "2025" in follow.text
+    assert follow.sources[0].file == "harbor report.pdf" and follow.sources[0].page == FACT_PAGE
+    assert len(conversation.history) == 4 and "[" not in conversation.history[1][1]
+
+
+def test_self_contained_question_skips_the_rewrite(chain):
+    answer = chain.answer("When does the community garden open on Saturdays?",
+                          history=[("user", "Who got the dredging contract?"),
+                                   ("assistant", "Meridian Marine.")])
+    assert "rewrite_ms" not in answer.timings
+    assert answer.sources[0].file == "garden.pdf"
+    assert "9" in answer.text
+
+
+def test_small_window_is_packed_and_reported_never_cut_silently(chain, monkeypatch):
+    from app.chain import ContextTooSmall
+
+    monkeypatch.setattr(chain.llm, "num_ctx", 1000)
+    answer = chain.answer("Which company was awarded the dredging contract?")
+    assert answer.left_out  # what did not fit is listed
+    assert answer.prompt_tokens <= 1000 - chain.llm.num_predict
+    assert answer.sources and answer.sources[0].page == FACT_PAGE
+    assert len(answer.sources) < 4
+    monkeypatch.setattr(chain.llm, "num_ctx", 700)
+    with pytest.raises(ContextTooSmall, match="no room for any source: raise num_ctx"):
+        chain.answer("Which company was awarded the dredging contract?")
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+def test_ask_and_doctor_commands(config, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALRAG_DATA_DIR": str(config.data_dir),
+           "LOCALRAG_GGUF": config.gguf, "LOCALRAG_LLM_BACKEND": "auto",
+           "LOCALRAG_OLLAMA_URL": "http://127.0.0.1:9"}  # nothing listens: auto falls back
+    done = _cli("ask", "--json", "When does the community garden open?", env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "llamacpp"
+    assert ("garden.pdf", 2) in [(c["file"], c["page_label"]) for c in result["cited"]]
+
+    done = _cli("doctor", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "LLM backend: llamacpp (Ollama is not reachable at http://127.0.0.1:9" in done.stdout
+    assert "context: 4096 tokens" in done.stdout and "gpu offload supported:" in done.stdout
+
+    done = _cli("doctor", env={**env, "LOCALRAG_GGUF": str(tmp_path / "missing.gguf")})
+    assert done.returncode == 1
+    assert f"model file not found: {tmp_path / 'missing.gguf'}" in done.stderr
+    done = _cli("ask", "anything", env={**env, "LOCALRAG_LLM_BACKEND": "gpt"})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "llm_backend" in done.stderr and "'auto', 'ollama' or 'llamacpp'" in done.stderr
