@@ -310,10 +310,12 @@ def search(ctx: click.Context, query: str, top_k: int | None, as_json: bool) -> 
               help="Per-question JSON lines (default: results.jsonl beside the eval index).")
 @click.option("--compare-baseline", is_flag=True,
               help="Also run the LangChain tutorial pipeline on the same documents and questions.")
+@click.option("--answers", is_flag=True,
+              help="Also answer every question with the LLM and score the answers.")
 @click.pass_context
 @user_errors
 def eval_command(ctx: click.Context, questions: Path, docs_dir: Path | None, top_k: int | None,
-                 limit: int, out: Path | None, compare_baseline: bool) -> None:
+                 limit: int, out: Path | None, compare_baseline: bool, answers: bool) -> None:
     """Measure retrieval on a questions file with gold pages.
 
     The documents are indexed into an isolated index under data/eval/ (reused while they and the
@@ -326,6 +328,11 @@ def eval_command(ctx: click.Context, questions: Path, docs_dir: Path | None, top
       localrag eval ../shared/eval/covidqa/questions_dev.jsonl
       localrag eval ../shared/eval/docugami_sec10q/questions_dev.jsonl --compare-baseline
       localrag eval my_questions.jsonl --docs ~/papers -k 5 --out results.jsonl
+      localrag eval ../shared/eval/covidqa/questions_dev.jsonl --answers --limit 30
+
+    With --answers each answer is scored against the gold answer: token recall, containment
+    and F1 (SQuAD normalisation), numbers within 1 %, refusal rate, time to first token and
+    total latency (answers.jsonl beside the results).
     """
     from app.components import eval_settings, open_embedder, open_ingestor, open_retriever
     from app.evaluate import Ranked, TutorialPipeline, evaluate, load_questions
@@ -377,6 +384,30 @@ def eval_command(ctx: click.Context, questions: Path, docs_dir: Path | None, top
     summary_path.write_text(json.dumps(summaries, indent=1))
     _print_eval(summaries, ks, questions)
     click.echo(f"per-question results: {out}\nsummary: {summary_path}")
+    if answers:
+        _eval_answers(isolated, embedder, rows, out.with_name(out.stem + ".answers.jsonl"))
+
+
+def _eval_answers(isolated: Any, embedder: Any, rows: list[Any], out: Path) -> None:
+    from app.components import open_chain
+    from app.evaluate_answers import ANSWER_METRICS, evaluate_answers
+
+    chain = open_chain(isolated, on_status=lambda m: click.echo(m, err=True), embedder=embedder)
+    click.echo(f"answering with {chain.llm.name}: {Path(chain.llm.model).name}", err=True)
+    with out.open("w", encoding="utf-8") as handle:
+        _, summary = evaluate_answers(
+            rows, chain.answer, on_record=lambda r: handle.write(json.dumps(r) + "\n"))
+    summary["model"] = chain.llm.model
+    out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=1))
+    click.echo(f"answers: {summary['answered']} questions, model {Path(chain.llm.model).name}")
+    for name in ANSWER_METRICS:
+        if summary[name]["mean"] is not None:
+            click.echo(f"  {name:<14} {summary[name]['mean']:.3f}  (n={summary[name]['n']})")
+    click.echo(f"  refusal rate   {summary['refusal_rate']:.3f}; cited {summary['cited_rate']:.3f}")
+    for name in ("first_token_ms", "total_ms"):
+        if summary[name]:
+            click.echo(f"  {name:<14} p50 {summary[name]['p50']:.0f} ms, p95 {summary[name]['p95']:.0f} ms")
+    click.echo(f"per-question answers: {out}")
 
 
 def _print_eval(summaries: dict[str, Any], ks: list[int], questions: Path) -> None:

@@ -141,3 +141,30 @@ def test_ask_and_doctor_commands(config, tmp_path):
     done = _cli("ask", "anything", env={**env, "LOCALRAG_LLM_BACKEND": "gpt"})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "llm_backend" in done.stderr and "'auto', 'ollama' or 'llamacpp'" in done.stderr
+
+
+def test_eval_scores_answers(config, tmp_path):
+    docs = config.data_dir.parent / "docs"
+    rows = [
+        {"id": "q1", "question": "Which company was awarded the dredging contract?",
+         "answer": "Meridian Marine", "evidence": [{"source_file": "harbor report.pdf", "page": 1}]},
+        {"id": "q2", "question": "How much is the dredging contract worth, in million euros?",
+         "answer": "4.7 million euros",
+         "evidence": [{"source_file": "harbor report.pdf", "page": 1}]},
+    ]
+    questions = tmp_path / "questions_dev.jsonl"
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALRAG_DATA_DIR": str(config.data_dir),
+           "LOCALRAG_GGUF": config.gguf, "LOCALRAG_LLM_BACKEND": "llamacpp"}
+    done = _cli("eval", str(questions), "--docs", str(docs), "--answers",
+                "--out", str(tmp_path / "results.jsonl"), env=env)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (tmp_path / "results.answers.jsonl").open()]
+    assert [r["id"] for r in records] == ["q1", "q2"]
+    assert records[0]["metrics"]["token_recall"] == 1.0  # "Meridian Marine" in the answer
+    assert records[1]["metrics"]["numeric_match"] == 1.0
+    assert records[0]["cited"] == [["harbor report.pdf", 1]]
+    summary = json.loads((tmp_path / "results.answers.summary.json").read_text())
+    assert summary["answered"] == 2 and summary["refusal_rate"] == 0.0
+    assert summary["first_token_ms"]["p50"] > 0
+    assert "token_recall" in done.stdout and "first_token_ms" in done.stdout
