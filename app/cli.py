@@ -15,6 +15,7 @@ import click
 from app.cli_common import settings_of as _settings
 from app.cli_common import user_errors
 from app.cli_llm import register_llm_commands
+from app.cli_serve import register_serve_commands
 from app.offline import apply_offline_env
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,7 @@ def reindex(ctx: click.Context, wait: bool) -> None:
     with _writer_lock(settings, wait):
         registry = open_registry(settings)
         paths = [Path(p) for p in registry.all_paths()]
-        drop_collection(open_client(settings.index_dir))
+        drop_collection(open_client(settings.index_dir, settings.chroma_url))
         registry.clear()
         registry.close()
         progress = TerminalProgress()
@@ -461,6 +462,7 @@ def main() -> None:
 
 
 register_llm_commands(cli)
+register_serve_commands(cli)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def open_embedder(settings: Settings) -> Embedder:
 def open_ingestor(settings: Settings, embedder: Embedder | None = None) -> Ingestor:
     """Registry + embedder + Chroma store under ``settings.data_dir`` (hold a WriterLock)."""
     embedder = embedder or open_embedder(settings)
-    store = VectorStore(open_client(settings.index_dir), embedder)
+    store = VectorStore(open_client(settings.index_dir, settings.chroma_url), embedder)
     return Ingestor(
         open_registry(settings),
         store,
@@ -44,7 +44,7 @@ def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retr
     """Hybrid retriever over the index under ``settings.data_dir`` (read-only use)."""
     embedder = embedder or open_embedder(settings)
     return Retriever(
-        VectorStore(open_client(settings.index_dir), embedder),
+        VectorStore(open_client(settings.index_dir, settings.chroma_url), embedder),
         open_registry(settings),
         embedder,
         candidates=settings.retrieval_candidates,

@@ -164,7 +164,8 @@ def open_ollama(settings: Settings, modelfile: Modelfile | None, reason: str) ->
         num_ctx=num_ctx,  # always explicit: Ollama silently truncates to its own default
         num_gpu=num_gpu,
         num_predict=num_predict,
-        temperature=float(parameters.get("temperature", 0.1)),
+        temperature=settings.temperature if settings.temperature is not None
+        else float(parameters.get("temperature", 0.1)),
         keep_alive=settings.keep_alive,
         client_kwargs={"timeout": httpx.Timeout(600.0, connect=5.0)},
     )
@@ -239,7 +240,8 @@ def open_llamacpp(settings: Settings, modelfile: Modelfile, reason: str,
             model_kwargs={"n_threads_batch": settings.llm_threads},
             n_gpu_layers=gpu_layers,
             max_tokens=num_predict,
-            temperature=modelfile.float_parameter("temperature", 0.1),
+            temperature=settings.temperature if settings.temperature is not None
+            else modelfile.float_parameter("temperature", 0.1),
             top_p=modelfile.float_parameter("top_p", 0.9),
             top_k=modelfile.int_parameter("top_k", 40),
             repeat_penalty=modelfile.float_parameter("repeat_penalty", 1.1),

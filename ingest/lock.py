@@ -31,7 +31,12 @@ class WriterLock:
         except OSError:
             return "unknown"
 
-    def acquire(self) -> None:
+    def acquire(self, stop_waiting: Callable[[], bool] | None = None) -> bool:
+        """Take the lock, waiting up to ``timeout_s``; True once held.
+
+        ``stop_waiting`` is asked between attempts; when it says yes, give up waiting and return
+        False (the holder turned out to be a process that takes the work over).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.timeout_s
@@ -41,6 +46,9 @@ class WriterLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if stop_waiting is not None and stop_waiting():
+                    os.close(fd)
+                    return False
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise IndexLocked(
@@ -56,6 +64,7 @@ class WriterLock:
         os.fsync(fd)
         self._fd = fd
         log.debug("writer lock acquired path=%s", self.path)
+        return True
 
     def release(self) -> None:
         if self._fd is not None:

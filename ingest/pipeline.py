@@ -107,12 +107,14 @@ class NullProgress:
 
 
 # -- discovery (pure-ish: reads directory listings only) ---------------------------------------
+def is_temporary_name(name: str) -> bool:
+    """An editor's temp or lock file, a hidden file or a partial download."""
+    return name.startswith(_IGNORED_PREFIXES) or name.lower().endswith(_IGNORED_SUFFIXES)
+
+
 def is_candidate_name(name: str) -> bool:
     """PDF by name, and not an editor temp file or a partial download."""
-    lower = name.lower()
-    if name.startswith(_IGNORED_PREFIXES) or lower.endswith(_IGNORED_SUFFIXES):
-        return False
-    return lower.endswith(".pdf")
+    return not is_temporary_name(name) and name.lower().endswith(".pdf")
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileResult], int]:
@@ -153,6 +155,7 @@ class _Prepared:
     problems: tuple[str, ...] = ()
     error: str | None = None
     known: bool = False
+    known_failure: bool = False
 
 
 def read_stable(path: Path) -> tuple[bytes, os.stat_result]:
@@ -392,7 +395,8 @@ class Ingestor:
         if doc_id in seen:
             return _Prepared(entry, known=True)
         if doc_id in failed_ids and not retry_failed:
-            return _Prepared(entry, error=f"{failed_ids[doc_id]} (unchanged content)")
+            return _Prepared(entry, error=f"{failed_ids[doc_id]} (unchanged content)",
+                             known_failure=True)
         seen.add(doc_id)
         try:
             title, pages, chunks, empty, problems = self._parse(data, path.stem)
@@ -411,6 +415,12 @@ class Ingestor:
         previous = self.registry.path_entry(entry.path)
         if prep.known:
             result = self._attach_known(entry, previous)
+        elif prep.known_failure:
+            # Same bytes as a recorded failure (a touched or re-copied bad file): point the path at
+            # it with its new mtime, so the next run skips it unread; its recorded reason stays.
+            self.registry.attach_path(entry)
+            result = FileResult(entry.path, FAILED_OUTCOME, entry.doc_id, size=entry.size,
+                                reason=prep.error)
         elif prep.error is not None:
             self.registry.finish_document(
                 entry.doc_id, status=FAILED, chunks=0, pages=prep.page_count, empty_pages=0,
@@ -426,7 +436,7 @@ class Ingestor:
                 len(prep.empty_pages), prep.problems, size=entry.size,
             )
         if previous is not None and previous.doc_id != entry.doc_id:
-            self._drop_if_unreferenced(previous.doc_id)
+            self.drop_if_unreferenced(previous.doc_id)
         return result
 
     def _attach_known(self, entry: PathEntry, previous: PathEntry | None) -> FileResult:
@@ -476,7 +486,7 @@ class Ingestor:
             path=entry, title=prep.title, lexical_rows=_lexical_rows(doc_id, context, chunks),
         )
 
-    def _drop_if_unreferenced(self, doc_id: str) -> None:
+    def drop_if_unreferenced(self, doc_id: str) -> None:
         doc = self.registry.document(doc_id)
         if doc is not None and not doc.paths:
             log.info("dropping replaced content doc_id=%s", doc_id)

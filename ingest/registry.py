@@ -140,6 +140,10 @@ class Registry:
             return None
         return PathEntry(row["path"], row["doc_id"], row["size"], row["mtime_ns"])
 
+    def path_entries(self) -> list[PathEntry]:
+        rows = self._db.execute("SELECT path, doc_id, size, mtime_ns FROM paths ORDER BY path")
+        return [PathEntry(r["path"], r["doc_id"], r["size"], r["mtime_ns"]) for r in rows]
+
     def find(self, ref: str) -> list[Document]:
         """Documents matching a path, a file name, or a doc id (or a unique prefix of one)."""
         rows = self._db.execute(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -73,14 +76,51 @@ class Settings(BaseSettings):
         "empty: the Modelfile's num_gpu. Needs a CUDA build of llama-cpp-python for llama.cpp."
     )
     keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded.")
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="Sampling temperature; empty: the Modelfile's."
+    )
     # Best dense cosine similarity below which nothing retrieved is taken as relevant; measured on
     # the eval sets (docs/BENCHMARKS.md).
     relevance_threshold: float = Field(
         0.30, ge=-1, le=1, description="Below this similarity the answer is 'not in your documents'."
     )
+    # -- the browser UI (localrag serve)
+    ui_host: str = Field("127.0.0.1", description="Address the UI listens on; anything else "
+                         "needs ui_auth or --insecure.")
+    ui_port: int = Field(7860, ge=1, le=65535, description="Port of the UI.")
+    ui_auth: str = Field("", description="'user:password' the UI asks for (required off 127.0.0.1).")
+    upload_max_mb: int = Field(200, gt=0, description="Largest PDF the UI accepts, in MB.")
+
     lock_timeout_s: float = Field(
         600.0, ge=0, description="How long a writer waits for another writer to finish."
     )
+
+    # -- watch folder and index location (issue 5) ----------------------------------------------
+    watch_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders `localrag watch` and `serve` keep indexed, sub-folders included; in "
+        "the environment separated by ':' (or a JSON list). Empty: data_dir/inbox.",
+    )
+    # A slow copy keeps moving size or mtime; 2 s without a change is long past the gaps between
+    # the writes of a local or network copy, and short next to the ingest itself.
+    watch_stable_s: float = Field(
+        2.0, gt=0, description="Seconds a new or changed PDF's size and mtime must stay unchanged "
+        "before it is read (a file still being copied is never read half-written)."
+    )
+    chroma_url: str = Field(
+        "", description="A Chroma server (`chroma run --path DIR --host 127.0.0.1 --port N`) to "
+        "keep the vectors in, for example http://127.0.0.1:8000; empty: embedded under data_dir/index."
+    )
+
+    @field_validator("watch_dirs", mode="before")
+    @classmethod
+    def _split_watch_dirs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.split(os.pathsep) if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -110,5 +150,22 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
     @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def ui_settings_path(self) -> Path:
+        return self.data_dir / "ui-settings.json"
+
+    @property
     def inbox_dir(self) -> Path:
         return self.data_dir / "inbox"
+
+    @property
+    def owner_path(self) -> Path:
+        """Where a process that owns the index announces its local API (``localrag watch``)."""
+        return self.data_dir / "owner.json"
+
+    @property
+    def watch_folders(self) -> list[Path]:
+        return list(self.watch_dirs) or [self.inbox_dir]

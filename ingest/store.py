@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.embed import Embedder
-from ingest.errors import IndexMismatch
+from ingest.errors import IndexMismatch, LocalragError
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,39 @@ def _embedding_function(embedder: Embedder) -> Any:
     return LocalEmbeddingFunction(embedder)
 
 
-def open_client(path: Path) -> Any:
+def open_client(path: Path, url: str = "") -> Any:
+    """The embedded store under ``path``, or the Chroma server at ``url`` when one is given.
+
+    A server lets several processes share one index: each sees the others' vectors at once,
+    which embedded clients in separate processes do not (measured, docs/DEVELOPMENT.md).
+    """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if url:
+        return _http_client(url, settings)
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(
-        path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-    )
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+def _http_client(url: str, settings: Any) -> Any:
+    from urllib.parse import urlsplit
+
+    import chromadb
+
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LocalragError(f"invalid chroma_url {url!r}: use http://HOST:PORT")
+    ssl = parts.scheme == "https"
+    port = parts.port or (443 if ssl else 8000)
+    try:
+        return chromadb.HttpClient(host=parts.hostname, port=port, ssl=ssl, settings=settings)
+    except Exception as err:  # chromadb raises ValueError/ConnectError variants by version
+        raise LocalragError(
+            f"cannot reach the Chroma server at {url}: start it (chroma run --path DIR --host "
+            f"{parts.hostname} --port {port}) or unset LOCALRAG_CHROMA_URL"
+        ) from err
 
 
 def drop_collection(client: Any, collection: str = COLLECTION) -> None:

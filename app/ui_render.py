@@ -1,0 +1,98 @@
+"""What the UI shows, as escaped HTML/markdown strings. Pure functions.
+
+Document text is untrusted: a PDF may contain ``<script>`` or a markdown image pointing at a
+remote server. Everything that comes from a document or the model is escaped here, and only the
+markup built here (citation links, highlights) is live.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from app.prompting import MARKER, Source
+
+# Every character markdown gives meaning to, so model text is shown as text.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text safe inside Gradio's markdown renderer: no HTML, no links, no images."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+
+
+def answer_markdown(text: str, source_numbers: set[int]) -> str:
+    """The answer for the chat, escaped, with each valid ``[n]`` a link to source n."""
+    out, last = [], 0
+    for match in MARKER.finditer(text):
+        out.append(escape_markdown(text[last : match.start()]))
+        numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
+        out.append("".join(f"[\\[{n}\\]](#source-{n})" for n in numbers if n in source_numbers))
+        last = match.end()
+    out.append(escape_markdown(text[last:]))
+    return "".join(out)
+
+
+def highlighted_html(text: str, query: str) -> str:
+    """Escaped passage with the query's matched words in <mark>."""
+    from app.retrieval import marked_spans
+
+    return "".join(f"<mark>{html.escape(piece)}</mark>" if hit else html.escape(piece)
+                   for piece, hit in marked_spans(text, query))
+
+
+def sources_html(sources: Sequence[Source], query: str, cited: set[int]) -> str:
+    if not sources:
+        return "<p class='lr-empty'>No sources for this answer.</p>"
+    cards = []
+    for s in sources:
+        mark = " lr-cited" if s.number in cited else ""
+        cards.append(
+            f"<div class='lr-source{mark}' id='source-{s.number}'>"
+            f"<div class='lr-source-head'><b>[{s.number}]</b> {html.escape(s.file)} "
+            f"<span class='lr-page'>p.{s.page + 1}</span> "
+            f"<span class='lr-score'>similarity {s.similarity:.2f}</span></div>"
+            f"<div class='lr-passage'>{highlighted_html(s.text, query)}</div></div>"
+        )
+    return "\n".join(cards)
+
+
+def context_line(prompt_tokens: int, num_ctx: int) -> str:
+    return f"{prompt_tokens:,} / {num_ctx:,} tokens"
+
+
+def status_markdown(backend: str, model: str, gpu: str, documents: int, chunks: int,
+                    last_context: str, problem: str = "") -> str:
+    parts = [f"**LLM** {escape_markdown(backend)}: {escape_markdown(model)}",
+             f"**GPU** {escape_markdown(gpu)}",
+             f"**Index** {documents} documents, {chunks:,} chunks"]
+    if last_context:
+        parts.append(f"**Context of last answer** {escape_markdown(last_context)}")
+    return " · ".join(parts) + (f"\n\n{problem}" if problem else "")
+
+
+def banner(llm_problem: str, documents: int) -> str:
+    """A warning line when the app cannot answer yet; empty when all is well."""
+    if llm_problem:
+        return f"⚠️ The language model is not available: {escape_markdown(llm_problem)}"
+    if documents == 0:
+        return ("⚠️ No documents indexed yet: add PDFs in the **Library** tab "
+                "(or drop them into the watch folder).")
+    return ""
+
+
+def documents_rows(documents: Sequence[Any]) -> list[list[Any]]:
+    """Rows for the library table (shown as plain text cells by the Dataframe)."""
+    from datetime import datetime
+
+    rows = []
+    for d in documents:
+        when = datetime.fromtimestamp(d.updated_at).strftime("%Y-%m-%d %H:%M")
+        rows.append([d.name, d.pages, d.chunks, d.status, "; ".join(d.problems or ()) or
+                     (d.error or ""), when, d.doc_id[:12]])
+    return rows
+
+
+DOCUMENT_COLUMNS = ["file", "pages", "chunks", "status", "problems", "indexed", "id"]

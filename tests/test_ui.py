@@ -1,0 +1,179 @@
+"""The browser app in a real browser: Debian's Chromium driven by Playwright, against
+`localrag serve` with the real embedder, Chroma and a real GGUF through llama.cpp."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from pdfgen import prose, write_pdf
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+# Chromium's own background traffic would try the network; the resolver rule keeps every name but
+# 127.0.0.1 unresolvable, so the request log only holds what the page itself asked for.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+ANSWER_TIMEOUT_MS = 180_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, test_gguf):
+    root = tmp_path_factory.mktemp("ui")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALRAG_DATA_DIR": str(root / "data"),
+           "LOCALRAG_LLM_BACKEND": "llamacpp", "LOCALRAG_GGUF": str(test_gguf("qwen2.5-0.5b"))}
+    log = (root / "serve.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                              env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    import httpx
+
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError((root / "serve.log").read_text()[-3000:])
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError((root / "serve.log").read_text()[-3000:])
+        time.sleep(0.5)
+    yield url, root
+    server.terminate()
+    server.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.requests = []  # every URL the page asked for
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.goto(app_url[0])
+    page.wait_for_selector("#lr-question textarea")
+    yield page
+    outside = [u for u in page.requests if urlparse(u).hostname not in ("127.0.0.1", None)
+               and not u.startswith(("data:", "blob:"))]
+    assert outside == [], f"the page contacted other hosts: {outside[:5]}"
+    context.close()
+
+
+def upload(page, pdf: Path) -> str:
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#lr-upload input[type=file]").set_input_files(str(pdf))
+    page.wait_for_function(
+        "name => { const t = document.querySelector('#lr-upload-report').innerText;"
+        " return t.includes(name) && (t.includes('✓') || t.includes('✗')); }",
+        arg=pdf.name, timeout=ANSWER_TIMEOUT_MS)
+    return page.locator("#lr-upload-report").inner_text()
+
+
+def ask(page, question: str) -> str:
+    page.get_by_role("tab", name="Chat").click()
+    page.evaluate("""() => {
+        window.__chatMutations = 0;
+        new MutationObserver(() => window.__chatMutations++).observe(
+            document.querySelector('#lr-chat'), {subtree: true, childList: true, characterData: true});
+    }""")
+    before = page.locator("#lr-chat .message-row").count()
+    box = page.locator("#lr-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    # Done when the question box is idle again and a new bot message holds more than the placeholder.
+    page.wait_for_function(
+        "n => { const rows = document.querySelectorAll('#lr-chat .message-row');"
+        " return rows.length >= n + 2 && !rows[rows.length - 1].innerText.trim().endsWith('…')"
+        " && !document.querySelector('#lr-chat .pending'); }",
+        arg=before, timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_timeout(500)  # the final update (sources, status) follows the last token
+    return page.locator("#lr-chat .message-row").last.inner_text()
+
+
+def test_upload_ask_check_the_page_delete_ask_again(page, app_url, tmp_path):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pdf = tmp_path / "lighthouses.pdf"
+    write_pdf(pdf, [prose("coastal lights"), prose("lamp keepers"),
+                    "The Skerry Point lighthouse was automated in 1987 by the engineer Ingrid "
+                    "Halvorsen, who later wrote its maintenance manual. " + prose("fog signals", 4)],
+              title="Lighthouses of the North")
+    assert "No documents indexed yet" in page.locator("#lr-banner").inner_text()
+    report = upload(page, pdf)
+    assert "✓ lighthouses.pdf" in report and "3 pages" in report
+    page.wait_for_function("document.querySelector('#lr-documents').innerText.includes('lighthouses.pdf')")
+    page.screenshot(path=str(SCREENSHOTS / "library.png"))
+
+    answer = ask(page, "Who automated the Skerry Point lighthouse?")
+    assert "Halvorsen" in answer
+    assert page.evaluate("window.__chatMutations") >= 3  # streamed in pieces, not one block
+    citation = page.locator("#lr-chat a[href^='#source-']").first
+    assert citation.inner_text().startswith("[")  # the marker links to its source
+    first_source = page.locator("#lr-sources .lr-source").first
+    assert "lighthouses.pdf" in first_source.inner_text() and "p.3" in first_source.inner_text()
+    assert first_source.locator("mark").count() > 0  # matched words highlighted
+    assert "tokens" in page.locator("#lr-status").inner_text()  # context used by the answer
+
+    page.locator("#lr-pick label", has_text="lighthouses.pdf p.3").first.click()
+    image = page.locator("#lr-page img")
+    image.wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelector('#lr-page img').naturalWidth > 0")
+    page.screenshot(path=str(SCREENSHOTS / "chat.png"), full_page=True)
+    page.locator("#lr-page").screenshot(path=str(SCREENSHOTS / "source-page.png"))
+
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#lr-doc-pick input").click()
+    page.get_by_role("option", name="lighthouses.pdf", exact=False).click()
+    page.locator("#lr-delete").click()
+    page.wait_for_function(
+        "!document.querySelector('#lr-documents').innerText.includes('lighthouses.pdf')",
+        timeout=60_000)
+    assert "Deleted lighthouses.pdf" in page.locator("#lr-library-report").inner_text()
+
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#lr-new-chat").click()
+    answer = ask(page, "Who automated the Skerry Point lighthouse?")
+    assert "I could not find this in your documents" in answer
+
+
+def test_document_text_is_shown_as_text_never_run(page, tmp_path):
+    pdf = tmp_path / "hostile.pdf"
+    write_pdf(pdf, [
+        "Quarterly lantern inventory for the Brightwater depot. "
+        "<script>window.__pwned = 1</script> <img src=x onerror=\"window.__pwned = 2\"> "
+        "![tracker](http://203.0.113.9/pixel.png) [click](javascript:window.__pwned=3) "
+        "The Brightwater depot holds 412 brass lanterns. " + prose("lantern stock", 4)],
+        title="Brightwater depot")
+    assert "✓ hostile.pdf" in upload(page, pdf)
+    ask(page, "How many brass lanterns does the Brightwater depot hold? Quote the document.")
+    sources = page.locator("#lr-sources").inner_text()
+    assert "<script>window.__pwned = 1</script>" in sources  # shown literally
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#lr-sources script, #lr-chat script").count() == 0
+    assert page.locator("#lr-sources img, #lr-chat img[src*='203.0.113.9']").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "escaped-document-text.png"))

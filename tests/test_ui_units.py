@@ -1,0 +1,97 @@
+"""What the UI renders and accepts: escaping, citation links, uploads, exposure, page images."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from pdfgen import pdf_bytes, prose, write_pdf
+
+from app.cli_serve import check_exposure
+from app.page_image import render_page
+from app.prompting import Source
+from app.ui_render import answer_markdown, escape_markdown, sources_html
+from app.uploads import UploadRejected, safe_name, store_upload
+
+HOSTILE = '<script>alert(1)</script> ![x](http://203.0.113.9/p.png) [go](javascript:alert(2)) <img src=x onerror=alert(3)>'
+
+
+def test_answer_markdown_escapes_everything_but_its_own_citation_links():
+    rendered = answer_markdown(f"It holds 412 [1]. {HOSTILE} [7]", {1, 2})
+    assert "[\\[1\\]](#source-1)" in rendered
+    assert "#source-7" not in rendered  # a marker pointing nowhere is not a link
+    assert "<script>" not in rendered and "<img" not in rendered
+    assert "&lt;script&gt;" in rendered
+    assert "](http" not in rendered and "](javascript" not in rendered  # no live link or image
+    assert "\\!\\[x\\]" in rendered
+
+
+def test_sources_html_escapes_passages_and_names():
+    source = Source(1, "<b>evil</b>.pdf", 0, HIGHLIGHT_TEXT := f"lanterns {HOSTILE}")
+    html = sources_html([source], "lanterns", cited={1})
+    assert "<script>" not in html and "<img" not in html and "<b>evil" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<mark>lanterns</mark>" in html and "lr-cited" in html
+    assert HIGHLIGHT_TEXT.startswith("lanterns")
+    assert escape_markdown("a*b_c") == "a\\*b\\_c"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("../../etc/passwd.pdf", "passwd.pdf"),
+    ("..\\..\\boot.ini", "boot.ini.pdf"),
+    (".hidden.pdf", "hidden.pdf"),
+    ("rapport annuel été 2024.PDF", "rapport annuel été 2024.pdf"),
+    ("a\x00b<c>.pdf", "a_b_c_.pdf"),
+    ("x" * 300 + ".pdf", "x" * 120 + ".pdf"),
+])
+def test_safe_names(name, expected):
+    assert safe_name(name) == expected
+
+
+def test_uploads_are_checked_by_content_and_never_overwrite(tmp_path):
+    uploads = tmp_path / "uploads"
+    fake = tmp_path / "invoice.pdf"
+    fake.write_bytes(b"MZ\x90\x00 not a pdf")
+    with pytest.raises(UploadRejected, match="not a PDF"):
+        store_upload(fake, "invoice.pdf", uploads, 10_000_000)
+    first, second = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    first.write_bytes(pdf_bytes(["first document"]))
+    second.write_bytes(pdf_bytes(["second document, different"]))
+    stored_first = store_upload(first, "report.pdf", uploads, 10_000_000)
+    stored_second = store_upload(second, "report.pdf", uploads, 10_000_000)
+    assert stored_first.name == "report.pdf" and stored_second.name == "report (2).pdf"
+    assert stored_first.read_bytes() == first.read_bytes()  # not overwritten
+    assert store_upload(first, "report.pdf", uploads, 10_000_000) == stored_first  # same content
+    with pytest.raises(UploadRejected, match="over the upload limit"):
+        store_upload(first, "big.pdf", uploads, 100)
+    assert sorted(p.name for p in uploads.iterdir()) == ["report (2).pdf", "report.pdf"]
+
+
+def test_exposure_needs_a_password_or_an_explicit_flag():
+    check_exposure("127.0.0.1", "", False)
+    check_exposure("0.0.0.0", "me:secret", False)
+    check_exposure("0.0.0.0", "", True)
+    with pytest.raises(click.ClickException, match="LOCALRAG_UI_AUTH=user:password"):
+        check_exposure("0.0.0.0", "", False)
+
+
+def _highlighted_pixels(image) -> int:
+    """Pixels of the translucent yellow over white paper (strong red and green, less blue)."""
+    return sum(1 for r, g, b in image.get_flattened_data()
+               if r > 240 and g > 225 and b < 200)
+
+
+def _dark_pixels(image) -> int:
+    return sum(1 for r, g, b in image.get_flattened_data() if r + g + b < 400)
+
+
+def test_page_image_marks_the_passage(tmp_path):
+    pdf = write_pdf(tmp_path / "doc.pdf", [prose("intro"), prose("middle"),
+                                           "The Skerry Point lighthouse was automated in 1987. "
+                                           + prose("lamps", 3)])
+    plain = render_page(pdf, 2)
+    marked = render_page(pdf, 2, "The Skerry Point lighthouse was automated in 1987.")
+    assert plain.size == marked.size and plain.size[0] > 800
+    assert _highlighted_pixels(plain) == 0
+    assert _highlighted_pixels(marked) > 500
+    assert _dark_pixels(marked) == pytest.approx(_dark_pixels(plain), rel=0.05)  # text still readable
+    assert _highlighted_pixels(render_page(pdf, 2, "words that are not on this page at all")) == 0
