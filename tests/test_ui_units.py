@@ -81,7 +81,7 @@ def _highlighted_pixels(image) -> int:
 
 
 def _dark_pixels(image) -> int:
-    return sum(1 for r, g, b in image.get_flattened_data() if r + g + b < 400)
+    return sum(1 for r, g, _ in image.get_flattened_data() if r < 150 and g < 150)
 
 
 def test_page_image_marks_the_passage(tmp_path):

@@ -1,0 +1,170 @@
+"""UI overhead: time from pressing Enter to the first answer token shown in the browser, against
+the chain's own time to first token inside `localrag ask`, on the same questions in one run; and
+the app's page load time.
+
+The app (`localrag serve`) and `localrag ask` use the same index and the same GGUF. Each round asks
+one question in the browser, then the same question with `localrag ask --json` (a fresh process,
+whose reported first_token_ms is the chain's own: retrieval + packing + prompt processing).
+Questions differ between rounds so no prompt cache helps either side.
+
+Usage (about 10 minutes):
+    .venv/bin/python tests/bench/bench_ui.py --out bench-results/ui.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from app.offline import apply_offline_env  # noqa: E402
+
+apply_offline_env()
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+FACTS = [
+    ("Skerry Point lighthouse", "was automated in 1987 by the engineer Ingrid Halvorsen",
+     "Who automated the Skerry Point lighthouse?"),
+    ("Brightwater depot", "holds 412 brass lanterns and 37 fog horns",
+     "How many brass lanterns does the Brightwater depot hold?"),
+    ("Harbor Authority", "awarded the dredging contract to Meridian Marine for 4.7 million euros",
+     "Who won the Harbor Authority dredging contract?"),
+    ("community garden", "opens on Saturdays from 9 to 12 between April and October",
+     "When does the community garden open?"),
+    ("Northgate tunnel", "was closed for repairs for 19 days in February",
+     "How long was the Northgate tunnel closed?"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_corpus(folder: Path) -> None:
+    from pdfgen import prose, write_pdf
+
+    for i, (subject, fact, _) in enumerate(FACTS):
+        write_pdf(folder / f"doc{i}.pdf", [prose(f"{subject} history"), prose(f"{subject} budget"),
+                                           f"The {subject} {fact}. " + prose(subject, 4)])
+
+
+def wait_http(url: str, process: subprocess.Popen, seconds: float = 300) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("localrag serve exited")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise TimeoutError(url)
+
+
+def browser_first_token_ms(page, question: str) -> float:
+    """Enter pressed -> the bot message shows more than the placeholder."""
+    page.locator("#lr-new-chat").click()
+    page.wait_for_timeout(300)
+    box = page.locator("#lr-question textarea")
+    box.fill(question)
+    page.evaluate("""() => { window.__firstToken = null; const chat = document.querySelector('#lr-chat');
+        new MutationObserver(() => { const rows = chat.querySelectorAll('.message-row');
+          const last = rows[rows.length - 1]; const text = last ? last.innerText.trim() : '';
+          if (window.__firstToken === null && rows.length >= 2 && text && !text.endsWith('…')
+              && window.__enterAt) { window.__firstToken = performance.now(); } })
+        .observe(chat, {subtree: true, childList: true, characterData: true}); }""")
+    page.evaluate("() => { window.__enterAt = performance.now(); }")
+    box.press("Enter")
+    page.wait_for_function("window.__firstToken !== null", timeout=300_000)
+    first = page.evaluate("window.__firstToken - window.__enterAt")
+    page.wait_for_function("!document.querySelector('#lr-chat .pending')", timeout=300_000)
+    return float(first)
+
+
+def cli_first_token_ms(question: str, env: dict[str, str]) -> float:
+    done = subprocess.run([sys.executable, "-m", "app.cli", "ask", "--json", question], env=env,
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["timings_ms"]["first_token_ms"])
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    from app.model_catalog import find_model
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="qwen2.5-0.5b", help="catalog model")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "ui.json")
+    args = parser.parse_args()
+    gguf = find_model(args.model).path(REPO / "data" / "models")
+    work = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    build_corpus(work / "docs")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALRAG_DATA_DIR": str(work / "data"),
+           "LOCALRAG_LLM_BACKEND": "llamacpp", "LOCALRAG_GGUF": str(gguf)}
+    subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(work / "docs")], env=env,
+                   check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                               "--no-watch"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    rounds = []
+    try:
+        wait_http(url, server)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                                 args=CHROMIUM_ARGS)
+            loads = []
+            for _ in range(5):
+                page = browser.new_page()
+                started = time.perf_counter()
+                page.goto(url)
+                page.wait_for_selector("#lr-question textarea")
+                loads.append((time.perf_counter() - started) * 1000)
+                page.close()
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("#lr-question textarea")
+            browser_first_token_ms(page, "warm-up: who automated the lighthouse?")
+            for _, _, question in FACTS:
+                ui_ms = browser_first_token_ms(page, question)
+                cli_ms = cli_first_token_ms(question, env)
+                rounds.append({"question": question, "browser_ms": ui_ms, "ask_ms": cli_ms})
+                print(f"{question[:50]:<50} browser {ui_ms:7.0f} ms  ask {cli_ms:7.0f} ms", flush=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    ui = statistics.median(r["browser_ms"] for r in rounds)
+    cli = statistics.median(r["ask_ms"] for r in rounds)
+    overhead = statistics.median(r["browser_ms"] - r["ask_ms"] for r in rounds)
+    report = {"model": args.model, "rounds": rounds, "page_load_ms": loads,
+              "page_load_median_ms": statistics.median(loads), "browser_ttft_median_ms": ui,
+              "ask_ttft_median_ms": cli, "overhead_median_ms": overhead}
+    print(f"page load median {report['page_load_median_ms']:.0f} ms; first token: browser {ui:.0f} ms, "
+          f"ask {cli:.0f} ms; UI overhead (median of differences) {overhead:.0f} ms")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
