@@ -164,12 +164,13 @@ def build_ui(state: AppState) -> gr.Blocks:
             gguf_box = gr.Textbox(value=state.settings.gguf, label="Embedded model (catalog name "
                                   "or .gguf path; empty: the Modelfile's)")
             ollama_box = gr.Textbox(value=state.settings.ollama_model, label="Ollama model")
-            top_k = gr.Slider(1, 12, value=state.settings.top_k, step=1, label="Sources per answer")
+            top_k = gr.Slider(1, 12, value=state.settings.top_k, step=1, label="Sources per answer",
+                              elem_id="lr-top-k")
             temperature = gr.Slider(0, 1.5, value=state.settings.temperature
                                     if state.settings.temperature is not None else 0.1,
                                     step=0.05, label="Temperature")
             save = gr.Button("Save", variant="primary", elem_id="lr-save-settings")
-            settings_report = gr.Markdown()
+            settings_report = gr.Markdown(elem_id="lr-settings-report")
 
         # -- chat -----------------------------------------------------------------------------
         def respond(message: str, chat: list[dict[str, Any]], history: list[Message]) -> Any:
@@ -342,4 +343,11 @@ def build_ui(state: AppState) -> gr.Blocks:
 
         save.click(on_save, [backend_pick, gguf_box, ollama_box, top_k, temperature],
                    [settings_report, banner_md, status_md])
+
+        def current_settings() -> Any:
+            s = state.settings
+            return (s.llm_backend, s.gguf, s.ollama_model, s.top_k,
+                    s.temperature if s.temperature is not None else 0.1)
+
+        ui.load(current_settings, None, [backend_pick, gguf_box, ollama_box, top_k, temperature])
     return ui

@@ -22,7 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-ANSWER_TIMEOUT_MS = 180_000
+ANSWER_TIMEOUT_MS = 300_000
 
 
 def free_port() -> int:
@@ -106,13 +106,14 @@ def ask(page, question: str) -> str:
     box = page.locator("#lr-question textarea")
     box.fill(question)
     box.press("Enter")
-    # Done when the question box is idle again and a new bot message holds more than the placeholder.
+    # Done when the answer's sources replaced the empty panel (the last update of an answer, sent
+    # for refusals too) and the bot message holds more than the placeholder.
     page.wait_for_function(
         "n => { const rows = document.querySelectorAll('#lr-chat .message-row');"
+        " const panel = document.querySelector('#lr-sources').innerText;"
         " return rows.length >= n + 2 && !rows[rows.length - 1].innerText.trim().endsWith('…')"
-        " && !document.querySelector('#lr-chat .pending'); }",
+        " && !panel.includes('Sources appear here'); }",
         arg=before, timeout=ANSWER_TIMEOUT_MS)
-    page.wait_for_timeout(500)  # the final update (sources, status) follows the last token
     return page.locator("#lr-chat .message-row").last.inner_text()
 
 
@@ -177,3 +178,19 @@ def test_document_text_is_shown_as_text_never_run(page, tmp_path):
     assert page.locator("#lr-sources script, #lr-chat script").count() == 0
     assert page.locator("#lr-sources img, #lr-chat img[src*='203.0.113.9']").count() == 0
     page.screenshot(path=str(SCREENSHOTS / "escaped-document-text.png"))
+
+
+def test_settings_are_saved_and_applied(page, app_url):
+    import json
+
+    page.get_by_role("tab", name="Settings").click()
+    number = page.locator("#lr-top-k input[type=number]")
+    number.fill("2")
+    number.press("Enter")
+    page.locator("#lr-save-settings").click()
+    page.wait_for_function("document.querySelector('#lr-settings-report').innerText.includes('Saved')")
+    saved = json.loads((app_url[1] / "data" / "ui-settings.json").read_text())
+    assert saved["top_k"] == 2 and saved["llm_backend"] == "llamacpp"
+    page.reload()
+    page.get_by_role("tab", name="Settings").click()
+    assert page.locator("#lr-top-k input[type=number]").input_value() == "2"
