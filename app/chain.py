@@ -22,6 +22,7 @@ from app.prompting import (
     PackedPrompt,
     Source,
     clean_rewrite,
+    focus_sources,
     is_refusal,
     needs_rewrite,
     number_sources,
@@ -90,11 +91,12 @@ def _ms(started: float) -> float:
 
 class RagChain:
     def __init__(self, retriever: Retriever, llm: ChatBackend, k: int = 4,
-                 relevance_threshold: float = 0.3) -> None:
+                 relevance_threshold: float = 0.3, source_chars: int = 800) -> None:
         self.retriever = retriever
         self.llm = llm
         self.k = k
         self.relevance_threshold = relevance_threshold
+        self.source_chars = source_chars
         self.prepare = (RunnableLambda(self._standalone) | RunnableLambda(self._retrieve)
                         | RunnableLambda(self._pack))
 
@@ -113,7 +115,8 @@ class RagChain:
         started = time.perf_counter()
         hits = self.retriever.search(answer.standalone_question, self.k)
         answer.timings["retrieve_ms"] = _ms(started)
-        answer.sources = number_sources(hits)
+        answer.sources = focus_sources(number_sources(hits), answer.standalone_question,
+                                       self.source_chars)
         answer.best_similarity = max((s.similarity for s in answer.sources), default=0.0)
         answer.not_found = answer.best_similarity < self.relevance_threshold
         return state

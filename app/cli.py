@@ -7,15 +7,19 @@ import logging
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
+from app.cli_common import report_repair as _report_repair
 from app.cli_common import settings_of as _settings
 from app.cli_common import user_errors
 from app.cli_llm import register_llm_commands
 from app.cli_serve import register_serve_commands
+from app.cli_watch import register_watch_commands
 from app.offline import apply_offline_env
 
 log = logging.getLogger(__name__)
@@ -60,18 +64,52 @@ def _writer_lock(settings: Any, wait: bool) -> Any:
     return WriterLock(settings.lock_path, timeout_s=timeout, on_wait=announce)
 
 
-def _report_repair(report: Any) -> None:
-    if report.empty:
-        return
-    for name in report.removed_incomplete:
-        click.echo(f"repaired: removed half-indexed {name} (an earlier run was interrupted)", err=True)
-    if report.removed_orphan_chunks:
-        click.echo(f"repaired: removed {report.removed_orphan_chunks} orphaned chunks", err=True)
-    if report.rebuilt_lexical:
-        click.echo(f"repaired: rebuilt the keyword index of {len(report.rebuilt_lexical)} documents",
-                   err=True)
-    for name in report.dropped_damaged:
-        click.echo(f"repaired: {name} had missing vectors; ingest it again", err=True)
+def _claim_writer(settings: Any, wait: bool) -> tuple[Any, Any]:
+    """(held writer lock, None), or (None, owner) when a running `watch`/`serve` owns the index:
+    its lock is never released while it runs, so the work is handed to it instead."""
+    from app.owner_api import find_owner
+
+    lock = _writer_lock(settings, wait)
+    found: list[Any] = []
+
+    def owner_running() -> bool:
+        found[:] = [o for o in (find_owner(settings.owner_path),) if o is not None]
+        return bool(found)
+
+    if lock.acquire(stop_waiting=owner_running):
+        return lock, None
+    return None, found[0]
+
+
+def _as_writer(settings: Any, wait: bool, local: Any, handed: Any) -> Any:
+    """Run ``local()`` holding the writer lock, or ``handed(owner)`` where an owner runs."""
+    from app.owner_api import OwnerUnavailable
+
+    lock, owner = _claim_writer(settings, wait)
+    if owner is not None:
+        try:
+            return handed(owner)
+        except OwnerUnavailable as err:  # raised before the owner did anything
+            click.echo(f"{err}; waiting for the writer lock instead", err=True)
+            lock = _writer_lock(settings, wait)
+            lock.acquire()
+    try:
+        return local()
+    finally:
+        lock.release()
+
+
+@contextmanager
+def _exclusive_writer(settings: Any, wait: bool, command: str) -> Iterator[None]:
+    """The writer lock for work an owner process cannot take over (a rebuild)."""
+    lock, owner = _claim_writer(settings, wait)
+    if owner is not None:
+        raise click.ClickException(f"localrag (pid {owner.pid}) owns the index (watch or serve): "
+                                   f"stop it, then run {command}")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @cli.command()
@@ -87,7 +125,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], retry_failed: bool, wait
     """Index PDF files and folders (recursively).
 
     Unchanged files are skipped without reading them; a file with the same content as one
-    already indexed is not embedded again; an edited file replaces its old chunks.
+    already indexed is not embedded again; an edited file replaces its old chunks. While
+    `localrag watch` or `serve` runs, the files are handed to it (it owns the index).
 
     \b
     Examples:
@@ -96,19 +135,24 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], retry_failed: bool, wait
       localrag ingest --retry-failed ~/papers
     """
     from app.components import open_ingestor
+    from app.owner_api import ingest_via_owner
     from app.progress import TerminalProgress
 
     settings = _settings(ctx)
     started = time.monotonic()
-    with _writer_lock(settings, wait):
+    progress = TerminalProgress(live=None if not as_json else False)
+
+    def local() -> list[Any]:
         ingestor = open_ingestor(settings)
         try:
             _report_repair(ingestor.repair())
-            progress = TerminalProgress(live=None if not as_json else False)
-            results = ingestor.ingest(paths, progress=progress, retry_failed=retry_failed)
-            progress.finish()
+            return ingestor.ingest(paths, progress=progress, retry_failed=retry_failed)
         finally:
             ingestor.close()
+
+    results = _as_writer(settings, wait, local,
+                         lambda owner: ingest_via_owner(owner, paths, retry_failed, progress))
+    progress.finish()
     if as_json:
         for r in results:
             click.echo(json.dumps({"path": r.path, "outcome": r.outcome, "doc_id": r.doc_id,
@@ -200,13 +244,25 @@ def remove(ctx: click.Context, ref: str, wait: bool) -> None:
       localrag remove 3f2a9c1b07de
     """
     from app.components import open_ingestor
+    from app.owner_api import remove_via_owner
 
     settings = _settings(ctx)
-    with _writer_lock(settings, wait):
+
+    def local() -> tuple[str, int]:
         ingestor = open_ingestor(settings)
-        _report_repair(ingestor.repair())
-        doc = ingestor.remove(ref)
-    click.echo(f"removed {doc.name} ({doc.chunks} chunks)")
+        try:
+            _report_repair(ingestor.repair())
+            doc = ingestor.remove(ref)
+        finally:
+            ingestor.close()
+        return doc.name, doc.chunks
+
+    def handed(owner: Any) -> tuple[str, int]:
+        removed = remove_via_owner(owner, ref)
+        return removed["name"], removed["chunks"]
+
+    name, chunks = _as_writer(settings, wait, local, handed)
+    click.echo(f"removed {name} ({chunks} chunks)")
 
 
 @cli.command()
@@ -230,7 +286,7 @@ def reindex(ctx: click.Context, wait: bool) -> None:
 
     settings = _settings(ctx)
     started = time.monotonic()
-    with _writer_lock(settings, wait):
+    with _exclusive_writer(settings, wait, "reindex"):
         registry = open_registry(settings)
         paths = [Path(p) for p in registry.all_paths()]
         drop_collection(open_client(settings.index_dir, settings.chroma_url))
@@ -462,6 +518,7 @@ def main() -> None:
 
 
 register_llm_commands(cli)
+register_watch_commands(cli)
 register_serve_commands(cli)
 
 

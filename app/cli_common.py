@@ -39,3 +39,18 @@ def user_errors(func: F) -> F:
             ) from err
 
     return wrapper  # type: ignore[return-value]
+
+
+def report_repair(report: Any) -> None:
+    """What the start-up repair of an interrupted run did, one line each, on stderr."""
+    if report.empty:
+        return
+    for name in report.removed_incomplete:
+        click.echo(f"repaired: removed half-indexed {name} (an earlier run was interrupted)", err=True)
+    if report.removed_orphan_chunks:
+        click.echo(f"repaired: removed {report.removed_orphan_chunks} orphaned chunks", err=True)
+    if report.rebuilt_lexical:
+        click.echo(f"repaired: rebuilt the keyword index of {len(report.rebuilt_lexical)} documents",
+                   err=True)
+    for name in report.dropped_damaged:
+        click.echo(f"repaired: {name} had missing vectors; ingest it again", err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from app.cli_common import settings_of, user_errors
@@ -70,21 +72,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None, insecure: bool
         library.close()
 
 
-def _start_background(library: object, settings: object, no_watch: bool) -> list:
-    """The owner API (so other terminals hand their writes over) and the watch folder."""
-    handles: list = []
-    try:
-        from app.owner_api import start_owner_api
-    except ImportError:
-        return handles
-    handles.append(start_owner_api(library))
-    if not no_watch:
-        from app.watching import start_watcher
+def _start_background(library: Any, settings: Any, no_watch: bool) -> list[Any]:
+    """The owner API (so other terminals hand their writes over) and the watch folders."""
+    from app.owner_api import start_owner_api
+    from app.watching import start_watcher
 
-        folders = list(getattr(settings, "watch_dirs", []) or [settings.inbox_dir])
+    handles: list[Any] = [start_owner_api(library)]
+    if not no_watch:
+        folders = settings.watch_folders
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
-        handles.append(start_watcher(library, folders, getattr(settings, "watch_stable_s", 2.0)))
+        handles.append(start_watcher(library, folders, settings.watch_stable_s))
     return handles
 
 

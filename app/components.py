@@ -64,7 +64,8 @@ def eval_settings(settings: Settings, docs_dir: Path) -> Settings:
              f"{settings.chunk_overlap}|{settings.embed_context}"
     digest = hashlib.sha1(recipe.encode()).hexdigest()[:10]
     folder = settings.data_dir / "eval" / f"{docs_dir.resolve().name}-{digest}"
-    return settings.model_copy(update={"data_dir": folder})
+    # Models stay where the user's are: a second 1 GB copy per evaluation helps nobody.
+    return settings.model_copy(update={"data_dir": folder, "models_path": settings.models_dir})
 
 
 def open_chain(settings: Settings, on_status: Callable[[str], None] = lambda _: None,
@@ -75,4 +76,5 @@ def open_chain(settings: Settings, on_status: Callable[[str], None] = lambda _: 
 
     retriever = open_retriever(settings, embedder)
     return RagChain(retriever, open_llm(settings, on_status), k=settings.top_k,
-                    relevance_threshold=settings.relevance_threshold)
+                    relevance_threshold=settings.relevance_threshold,
+                    source_chars=settings.source_chars)

@@ -25,6 +25,7 @@ from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 ACTIVITY_LINES = 200
+KNOWN_FAILURE_SUFFIX = "(unchanged content)"
 
 
 class Library:
@@ -78,6 +79,9 @@ class Library:
 
     def _noted(self, results: Sequence[FileResult], source: str) -> None:
         for r in results:
+            if r.failed and (r.reason or "").endswith(KNOWN_FAILURE_SUFFIX):
+                log.debug("%s: %s already reported", source, r.path)  # same bad bytes: said once
+                continue
             detail = r.reason if r.failed else f"{r.pages} pages, {r.chunks} chunks"
             if r.problems and not r.failed:
                 detail += f"; {'; '.join(r.problems)}"

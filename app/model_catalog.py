@@ -87,14 +87,6 @@ def model_for_file(path: Path) -> CatalogModel | None:
     return next((m for m in CATALOG.values() if m.file_name == path.name), None)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _wheel_for(requirement: str, folder: Path) -> Path:
     project, _, version = requirement.partition("==")
     stem = re.sub(r"[-_.]+", "_", project).lower()

@@ -42,13 +42,48 @@ def number_sources(hits: Sequence) -> list[Source]:
             for i, h in enumerate(hits, start=1)]
 
 
+def focus(text: str, query: str, max_chars: int) -> str:
+    """The ``max_chars`` window of a passage with the most words of the question, cut at word
+    boundaries: a small model answers better, and starts sooner, from a short focused source
+    than from a whole page."""
+    if len(text) <= max_chars:
+        return text
+    from app.retrieval import marked_spans
+
+    hits, position = [], 0
+    for piece, matched in marked_spans(text, query):
+        if matched:
+            hits.append(position)
+        position += len(piece)
+    best_start, best_count = 0, -1
+    for start in [0, *(max(0, h - max_chars // 4) for h in hits)]:
+        count = sum(start <= h < start + max_chars for h in hits)
+        if count > best_count:
+            best_start, best_count = start, count
+    start = min(best_start, len(text) - max_chars)
+    end = start + max_chars
+    if start > 0:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < start + 40 else start
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > end - 40 else end
+    return ("… " if start > 0 else "") + text[start:end].strip() + (" …" if end < len(text) else "")
+
+
+def focus_sources(sources: Sequence[Source], query: str, max_chars: int) -> list[Source]:
+    return [Source(s.number, s.file, s.page, focus(s.text, query, max_chars), s.path, s.score,
+                   s.similarity) for s in sources]
+
+
 def format_sources(sources: Sequence[Source]) -> str:
     return "\n\n".join(f"[{s.number}] {s.file}, page {s.page + 1}:\n{s.text}" for s in sources)
 
 
 def user_prompt(sources: Sequence[Source], question: str) -> str:
-    return (f"Sources:\n\n{format_sources(sources)}\n\nQuestion: {question}\n"
-            "Answer from the sources only and cite them like [1].")
+    return (f"Sources:\n\n{format_sources(sources)}\n\nQuestion: {question}\n\n"
+            "Answer the question in one to three full sentences, using only these sources. Put "
+            "the number of the source in brackets after each sentence, like [1].")
 
 
 @dataclass

@@ -155,9 +155,9 @@ class Retriever:
         embedder: Embedder,
         candidates: int = 40,
         dense_weight: float = 1.0,
-        lexical_weight: float = 1.5,
-        phrase_weight: float = 0.5,
-        rrf_k: int = 10,
+        lexical_weight: float = 0.7,
+        phrase_weight: float = 0.3,
+        rrf_k: int = 5,
     ) -> None:
         self.store = store
         self.registry = registry

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
-
 from app.chain import RagChain
 from app.library import Library
 from app.prompting import Message, Source, resolve_citations
@@ -65,7 +63,8 @@ class AppState:
                 log.warning("LLM not available: %s", err)
                 return
             self.chain = RagChain(self.library, llm, k=self.settings.top_k,
-                                  relevance_threshold=self.settings.relevance_threshold)
+                                  relevance_threshold=self.settings.relevance_threshold,
+                                  source_chars=self.settings.source_chars)
             self.llm_problem = ""
 
     def gpu_line(self) -> str:
@@ -107,7 +106,10 @@ def _source_choices(payload: list[dict[str, Any]]) -> list[tuple[str, int]]:
     return [(f"[{s['number']}] {s['file']} p.{s['page'] + 1}", s["number"]) for s in payload]
 
 
-def build_ui(state: AppState) -> gr.Blocks:
+def build_ui(state: AppState) -> Any:
+    """The Blocks app (gradio is imported here: the command line never pays for it)."""
+    import gradio as gr
+
     library = state.library
 
     def status_text(last_context: str = "") -> str:

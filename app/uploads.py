@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import unicodedata
 from pathlib import Path
 
+from app.checksum import sha256_of
 from ingest.errors import LocalragError
 
 MAX_NAME = 120
@@ -26,14 +26,6 @@ def safe_name(name: str) -> str:
     return stem[:MAX_NAME] + ".pdf"
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def store_upload(temp_file: Path, original_name: str, uploads_dir: Path, max_bytes: int) -> Path:
     """Copy an upload into ``uploads_dir``. The same content under the same name is reused;
     another document with the same name gets a numbered name, never overwritten."""
@@ -49,7 +41,7 @@ def store_upload(temp_file: Path, original_name: str, uploads_dir: Path, max_byt
     target = uploads_dir / name
     number = 1
     while target.exists():
-        if target.stat().st_size == size and _digest(target) == _digest(temp_file):
+        if target.stat().st_size == size and sha256_of(target) == sha256_of(temp_file):
             return target
         number += 1
         target = uploads_dir / f"{name[:-4]} ({number}).pdf"

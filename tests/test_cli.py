@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from indexcheck import check_index as _check_index
 from pdfgen import prose, write_pdf
 
 LOCALRAG = [sys.executable, "-m", "app.cli"]
@@ -27,23 +28,6 @@ def _env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env
-
-
-def _check_index(data_dir: Path, model: str = "all-MiniLM-L6-v2") -> dict[str, int]:
-    """Registry and vector store agree: every indexed document's chunks, once, nothing else."""
-    from ingest.embed import Embedder
-    from ingest.registry import FAILED, INDEXED, Registry
-    from ingest.store import VectorStore, open_client
-
-    registry = Registry(data_dir / "registry.sqlite3")
-    assert {d.status for d in registry.documents()} <= {INDEXED, FAILED}  # nothing half-done
-    expected = {d.doc_id: d.chunks for d in registry.documents(INDEXED)}
-    store = VectorStore(open_client(data_dir / "index"), Embedder(model))
-    ids = store.collection.get(include=[])["ids"]
-    assert len(ids) == len(set(ids))
-    assert store.doc_chunk_counts() == expected
-    assert sorted(registry.lexical_chunk_ids()) == sorted(ids)  # keyword and vector index agree
-    return expected
 
 
 def test_ingest_docs_remove_round_trip(tmp_path):

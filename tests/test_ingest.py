@@ -165,6 +165,21 @@ def test_bad_inputs_fail_with_one_line_reasons_and_good_files_still_index(tmp_pa
     assert "unchanged" in again["notes.pdf"].reason
 
 
+def test_a_touched_bad_file_is_not_parsed_again_and_keeps_its_reason(tmp_path, ingestor):
+    from ingest.registry import FAILED
+
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4 truncated")
+    first = ingestor.ingest([bad])[0]
+    st = bad.stat()
+    os.utime(bad, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same bytes
+    touched = ingestor.ingest([bad])[0]
+    assert touched.failed and touched.reason == f"{first.reason} (unchanged content)"
+    again = ingestor.ingest([bad])[0]  # the new mtime was recorded: not even read now
+    assert "unchanged; --retry-failed" in again.reason
+    assert [d.error for d in ingestor.registry.documents(FAILED)] == [first.reason]
+
+
 def test_missing_path_and_non_pdf_files_in_folders(tmp_path, ingestor):
     folder = tmp_path / "mixed"
     write_pdf(folder / "real.pdf", [prose("real")])

@@ -166,3 +166,14 @@ def test_answer_metrics_on_hand_checked_cases():
     assert numeric_match("Capex was $1,580 million [1].", "$1577.00") is True  # within 1 %
     assert numeric_match("Capex was $1,600 million.", "$1577.00") is False
     assert numeric_match("no figures", "Yes, it did.") is None
+
+
+def test_focus_keeps_the_part_of_a_long_passage_that_matches_the_question():
+    from app.prompting import focus
+
+    filler = "The committee met again and discussed the agenda at length. " * 30
+    text = filler + "The dredging contract went to Meridian Marine for 4.7 million euros. " + filler
+    window = focus(text, "Who won the dredging contract?", 300)
+    assert "Meridian Marine" in window and len(window) <= 300 + 4
+    assert window.startswith("… ") and window.endswith(" …")
+    assert focus("short passage", "anything", 300) == "short passage"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_EVAL, stored
 from pdfgen import prose, write_pdf
-from test_cli import run
+from test_cli import _env, run
 
 from app.retrieval import Retriever
 
@@ -37,9 +37,11 @@ def test_a_rare_identifier_is_found_by_hybrid_and_missed_by_dense_search(tmp_pat
     question = f"When was part {code} replaced?"
     hybrid = _retriever(ingestor).search(question, 4)
     dense = _retriever(ingestor, lexical_weight=0, phrase_weight=0).search(question, 4)
-    assert hybrid[0].page == 17 and code in hybrid[0].text
+    # Found among the k=4 passages the model gets; the default weights favour meaning (the
+    # filings set), so an exact match need not be first, only present.
+    [found] = [h for h in hybrid if h.page == 17]
+    assert code in found.text and found.file == "maintenance.pdf" and found.lexical_rank == 1
     assert 17 not in [h.page for h in dense]
-    assert hybrid[0].file == "maintenance.pdf" and hybrid[0].lexical_rank == 1
 
 
 def test_paraphrase_is_found_by_meaning(tmp_path, ingestor):
@@ -111,7 +113,9 @@ def test_eval_command_scores_hand_checked_questions(tmp_path):
     ]
     qfile = docs / "questions.jsonl"
     qfile.write_text("".join(json.dumps(q) + "\n" for q in questions))
-    out = run("eval", str(qfile), "--out", str(tmp_path / "res.jsonl"))
+    # Keyword-heavy fusion puts every gold page here at rank 1, so the expected metrics are exact.
+    out = run("eval", str(qfile), "--out", str(tmp_path / "res.jsonl"),
+              env=_env(LOCALRAG_LEXICAL_WEIGHT="1.5", LOCALRAG_PHRASE_WEIGHT="0.5", LOCALRAG_RRF_K="10"))
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "res.summary.json").read_text())["localrag"]
     assert (summary["questions"], summary["scored"]) == (5, 4)

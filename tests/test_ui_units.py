@@ -12,7 +12,8 @@ from app.prompting import Source
 from app.ui_render import answer_markdown, escape_markdown, sources_html
 from app.uploads import UploadRejected, safe_name, store_upload
 
-HOSTILE = '<script>alert(1)</script> ![x](http://203.0.113.9/p.png) [go](javascript:alert(2)) <img src=x onerror=alert(3)>'
+HOSTILE = ("<script>alert(1)</script> ![x](http://203.0.113.9/p.png) [go](javascript:alert(2)) "
+           "<img src=x onerror=alert(3)>")
 
 
 def test_answer_markdown_escapes_everything_but_its_own_citation_links():

@@ -52,8 +52,9 @@ def source_index(source: Path | None, work: Path, embedder) -> Path:
 def build_replicated(source: Path, target: Path, chunks_wanted: int, embedder) -> int:
     import numpy as np
 
-    from ingest.chunking import document_context
+    from ingest.chunking import document_context, document_opening
     from ingest.lexical import LexicalRow
+    from ingest.models import Chunk
     from ingest.registry import INDEXED, PathEntry, Registry
     from ingest.store import VectorStore, chunk_id, open_client
 
@@ -83,7 +84,9 @@ def build_replicated(source: Path, target: Path, chunks_wanted: int, embedder) -
             ids = [chunk_id(new_id, int(m["index"])) for m in metas]
             registry.begin_document(new_id, doc.title, doc.size, doc.pages)
             store.add(ids, vectors, got["documents"], metas)
-            context = document_context(doc.title, doc.name)
+            chunks = [Chunk(int(m["page"]), int(m["index"]), int(m["start"]), int(m["end"]), t)
+                      for t, m in zip(got["documents"], got["metadatas"], strict=True)]
+            context = document_context(doc.title, doc.name, document_opening(chunks))
             rows = [LexicalRow(cid, new_id, int(m["page"]), int(m["index"]), int(m["start"]),
                                int(m["end"]), text, context)
                     for cid, m, text in zip(ids, metas, got["documents"], strict=True)]

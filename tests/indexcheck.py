@@ -1,0 +1,24 @@
+"""Index consistency checks shared by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def check_index(data_dir: Path, model: str = "all-MiniLM-L6-v2", chroma_url: str = ""
+                ) -> dict[str, int]:
+    """Registry and vector store agree: every indexed document's chunks, once, nothing else."""
+    from ingest.embed import Embedder
+    from ingest.registry import FAILED, INDEXED, Registry
+    from ingest.store import VectorStore, open_client
+
+    registry = Registry(data_dir / "registry.sqlite3")
+    assert {d.status for d in registry.documents()} <= {INDEXED, FAILED}  # nothing half-done
+    expected = {d.doc_id: d.chunks for d in registry.documents(INDEXED)}
+    store = VectorStore(open_client(data_dir / "index", chroma_url), Embedder(model))
+    ids = store.collection.get(include=[])["ids"]
+    assert len(ids) == len(set(ids))
+    assert store.doc_chunk_counts() == expected
+    assert sorted(registry.lexical_chunk_ids()) == sorted(ids)  # keyword and vector index agree
+    registry.close()
+    return expected
