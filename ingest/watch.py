@@ -85,6 +85,7 @@ class FolderWatcher:
         self._dirty = False
         self._stopping = threading.Event()
         self._noted: set[str] = set()
+        self._noted_lock = threading.Lock()  # the start-up scan and the observer both note
         self._thread: threading.Thread | None = None
         self._observer: Any = None
 
@@ -160,17 +161,22 @@ class FolderWatcher:
                 self._cond.notify_all()
 
     def _ignored(self, path: str) -> None:
-        if path in self._noted or is_temporary_name(os.path.basename(path)):
+        if is_temporary_name(os.path.basename(path)):
             return
-        if len(self._noted) >= _NOTED_LIMIT:
-            self._noted.clear()
-        self._noted.add(path)
+        with self._noted_lock:
+            if path in self._noted:
+                return
+            if len(self._noted) >= _NOTED_LIMIT:
+                self._noted.clear()
+            self._noted.add(path)
         self.report(f"watch: ignored {os.path.basename(path)} (not a PDF)")
 
     def _ignored_many(self, paths: list[str]) -> None:
         """At start, one line for all the files that are not PDFs, not one per file."""
-        names = [os.path.basename(p) for p in paths if not is_temporary_name(os.path.basename(p))]
-        self._noted.update(paths)
+        with self._noted_lock:
+            fresh = [p for p in paths if p not in self._noted]
+            self._noted.update(fresh)
+        names = [os.path.basename(p) for p in fresh if not is_temporary_name(os.path.basename(p))]
         if names:
             shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
             self.report(f"watch: ignored {len(names)} files that are not PDFs ({shown})")
