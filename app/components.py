@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.retrieval import Retriever
 from ingest.embed import Embedder
@@ -43,9 +43,16 @@ def open_ingestor(settings: Settings, embedder: Embedder | None = None) -> Inges
 def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
     """Hybrid retriever over the index under ``settings.data_dir`` (read-only use)."""
     embedder = embedder or open_embedder(settings)
+    store = VectorStore(open_client(settings.index_dir, settings.chroma_url), embedder)
+    return retriever_over(settings, store, open_registry(settings), embedder)
+
+
+def retriever_over(settings: Settings, store: VectorStore, registry: Registry,
+                   embedder: Embedder) -> Retriever:
+    """Hybrid retriever over an open store and registry, fused as the settings say."""
     return Retriever(
-        VectorStore(open_client(settings.index_dir, settings.chroma_url), embedder),
-        open_registry(settings),
+        store,
+        registry,
         embedder,
         candidates=settings.retrieval_candidates,
         dense_weight=settings.dense_weight,
@@ -69,12 +76,13 @@ def eval_settings(settings: Settings, docs_dir: Path) -> Settings:
 
 
 def open_chain(settings: Settings, on_status: Callable[[str], None] = lambda _: None,
-               embedder: Embedder | None = None) -> RagChain:
-    """Retriever + the LLM backend the settings choose, composed into the answering chain."""
+               embedder: Embedder | None = None, retriever: Any = None) -> RagChain:
+    """Retriever (anything with ``search(query, k)``; by default one over the settings' index)
+    + the LLM backend the settings choose, composed into the answering chain."""
     from app.chain import RagChain
     from app.llm import open_llm
 
-    retriever = open_retriever(settings, embedder)
+    retriever = retriever or open_retriever(settings, embedder)
     return RagChain(retriever, open_llm(settings, on_status), k=settings.top_k,
                     relevance_threshold=settings.relevance_threshold,
                     source_chars=settings.source_chars)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.components import open_embedder, open_ingestor, open_registry
-from app.retrieval import Hit, Retriever
+from app.components import open_embedder, open_ingestor, open_registry, retriever_over
+from app.retrieval import Hit
 from ingest.embed import Embedder
 from ingest.lock import WriterLock
 from ingest.pipeline import FileResult, NullProgress, Progress, RepairReport
@@ -45,12 +45,8 @@ class Library:
             raise
         self._write = threading.Lock()
         self._registry = open_registry(settings)  # the readers' own connection
-        self.retriever = Retriever(
-            self._ingestor.store, self._registry, self.embedder,
-            candidates=settings.retrieval_candidates, dense_weight=settings.dense_weight,
-            lexical_weight=settings.lexical_weight, phrase_weight=settings.phrase_weight,
-            rrf_k=settings.rrf_k,
-        )
+        self.retriever = retriever_over(settings, self._ingestor.store, self._registry,
+                                        self.embedder)
         self.activity: deque[str] = deque(maxlen=ACTIVITY_LINES)
         self._listeners: list[Callable[[str], None]] = []
         self.version = 0  # bumped after every write: views compare it to refresh themselves

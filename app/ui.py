@@ -52,19 +52,16 @@ class AppState:
     _llm_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open_chain(self, on_status: Any = lambda _: None) -> None:
-        from app.chain import RagChain
-        from app.llm import open_llm
+        from app.components import open_chain
 
         with self._llm_lock:
             try:
-                llm = open_llm(self.settings, on_status)
+                # Searches go through the library: the owner's own client sees its writes.
+                self.chain = open_chain(self.settings, on_status, retriever=self.library)
             except LocalragError as err:
                 self.chain, self.llm_problem = None, str(err)
                 log.warning("LLM not available: %s", err)
                 return
-            self.chain = RagChain(self.library, llm, k=self.settings.top_k,
-                                  relevance_threshold=self.settings.relevance_threshold,
-                                  source_chars=self.settings.source_chars)
             self.llm_problem = ""
 
     def gpu_line(self) -> str:

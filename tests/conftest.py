@@ -16,6 +16,15 @@ from app.offline import apply_offline_env  # noqa: E402
 apply_offline_env()
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 SHARED_EVAL = REPO.parent / "shared" / "eval"
 
 

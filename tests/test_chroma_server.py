@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from indexcheck import check_index
 from pdfgen import prose, write_pdf
 from test_cli import _env, run
@@ -18,15 +18,9 @@ from test_cli import _env, run
 CHROMA = Path(sys.executable).parent / "chroma"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def chroma_url(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(CHROMA), "run", "--path", str(tmp_path / "chroma-server"),
                              "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -93,7 +87,7 @@ def test_the_cli_uses_the_server_named_in_the_environment(tmp_path, chroma_url):
 
 
 def test_an_unreachable_server_is_a_one_line_error(tmp_path):
-    out = run("search", "anything", env=_env(LOCALRAG_CHROMA_URL=f"http://127.0.0.1:{_free_port()}"))
+    out = run("search", "anything", env=_env(LOCALRAG_CHROMA_URL=f"http://127.0.0.1:{free_port()}"))
     assert out.returncode == 1
     assert "cannot reach the Chroma server at http://127.0.0.1:" in out.stderr
     assert "Traceback" not in out.stderr

@@ -4,13 +4,13 @@ llama.cpp's server with a real GGUF), and a scripted responder for what that ser
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from ollama_stub import OllamaStub
 from pdfgen import prose, write_pdf
 
@@ -20,12 +20,6 @@ from ingest.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "localrag-llama3.2-3b"
 REPLY = ["The contract ", "went to Meridian ", "[1]", "."]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def closed_url() -> str:
