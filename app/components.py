@@ -59,6 +59,7 @@ def retriever_over(settings: Settings, store: VectorStore, registry: Registry,
         lexical_weight=settings.lexical_weight,
         phrase_weight=settings.phrase_weight,
         rrf_k=settings.rrf_k,
+        document_weight=settings.document_weight,
     )
 
 

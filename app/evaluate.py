@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -187,12 +188,16 @@ class TutorialPipeline:
                                            encode_kwargs={"normalize_embeddings": True})
         pdfs = sorted(self.docs_dir.rglob("*.pdf"))
         marker = self.index_dir / "built.json"
-        listing = [f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in pdfs]
+        listing = [f"{p.relative_to(self.docs_dir)}:{p.stat().st_size}" for p in pdfs]
         if marker.exists() and json.loads(marker.read_text()).get("files") == listing:
             self._store = Chroma(persist_directory=str(self.index_dir),
                                  embedding_function=embeddings)
             self.failed = json.loads(marker.read_text()).get("failed", [])
             return
+        # Chroma.from_documents adds to what a directory holds: a rebuild into an old index would
+        # measure the tutorial with every chunk twice.
+        if self.index_dir.exists():
+            shutil.rmtree(self.index_dir)
         docs = []
         for pdf in pdfs:
             try:
@@ -203,6 +208,7 @@ class TutorialPipeline:
                                                 ).split_documents(docs)
         self._store = Chroma.from_documents(splits, embeddings,
                                             persist_directory=str(self.index_dir))
+        marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps({"files": listing, "failed": self.failed}))
 
     def retrieve(self, question: str, n: int) -> list[Ranked]:

@@ -1,5 +1,9 @@
 """The lexical (BM25) side index: SQLite FTS5 in the registry database.
 
+Two levels: every chunk (body + its document's context) for keyword search, and every document
+(its identity: title, file name, opening; and all its text) for telling which documents a
+question names.
+
 Living in the registry's database means a document's lexical rows are written in the same
 transaction that marks it ``indexed`` and deleted in the one that marks it ``removing``: the
 lexical index can never disagree with the registry, whatever moment a process is killed.
@@ -36,6 +40,10 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts(chunks_fts, rowid, body, context)
     VALUES ('delete', old.rowid, old.body, old.context);
 END;
+CREATE TABLE IF NOT EXISTS doc_terms (rowid INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE);
+CREATE VIRTUAL TABLE IF NOT EXISTS doc_terms_fts USING fts5(
+    identity, body, content='', tokenize='porter unicode61 remove_diacritics 2'
+);
 """
 
 # Words so common that OR-ing them into a query only costs time at 100k chunks.
@@ -48,6 +56,11 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Context (title, file name) matters, but less than the passage itself.
 BODY_WEIGHT, CONTEXT_WEIGHT = 1.0, 0.4
+# A word in this many chunks or more is "common" for the cost bound of keyword search
+# (2 % of 100k chunks; p95 of the keyword query 266 -> 28 ms there, see docs/BENCHMARKS.md).
+ANCHOR_MAX_ROWS = 2000
+# Document naming (identifying_terms); chosen on covidqa and docugami dev together.
+MAX_NAMED_SHARE, MIN_IDENTITY_SHARE = 0.5, 0.5
 
 
 @dataclass(frozen=True)
@@ -89,47 +102,147 @@ def match_expression(text: str) -> str | None:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-def phrase_expression(text: str) -> str | None:
-    """An FTS5 expression OR-ing the query's adjacent word pairs as phrases.
-
-    Questions often reuse a phrase of the passage that answers them ("capture antibodies"); a
-    ranking by phrase matches orders the candidates better (MRR@10 +0.025 on covidqa dev).
-    """
-    words = [w.lower() for w in _WORD.findall(text)]
-    pairs = dict.fromkeys(
-        f'"{a} {b}"' for a, b in zip(words, words[1:], strict=False)
-        if not (a in STOPWORDS and b in STOPWORDS)
-    )
-    return " OR ".join(pairs) if pairs else None
-
-
 def insert(db: sqlite3.Connection, rows: Iterable[LexicalRow]) -> None:
+    """Add chunks, and their documents to the document-level index (replacing what was there)."""
+    rows = list(rows)
+    for doc_id in dict.fromkeys(r.doc_id for r in rows):
+        _delete_document_terms(db, doc_id)
     db.executemany(
         "INSERT OR REPLACE INTO chunks(chunk_id, doc_id, page, idx, start, end, body, context) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         ((r.chunk_id, r.doc_id, r.page, r.index, r.start, r.end, r.body, r.context) for r in rows),
     )
+    for doc_id in dict.fromkeys(r.doc_id for r in rows):
+        identity, body = _document_text(db, doc_id)
+        rowid = db.execute("INSERT INTO doc_terms(doc_id) VALUES (?)", (doc_id,)).lastrowid
+        db.execute("INSERT INTO doc_terms_fts(rowid, identity, body) VALUES (?, ?, ?)",
+                   (rowid, identity, body))
+
+
+def _document_text(db: sqlite3.Connection, doc_id: str) -> tuple[str, str]:
+    """A document's identity and text, rebuilt from its stored chunks: the document index is
+    contentless, so removing a row needs exactly the text that was indexed."""
+    rows = db.execute("SELECT body, context FROM chunks WHERE doc_id=? ORDER BY idx, rowid",
+                      (doc_id,)).fetchall()
+    return (rows[0][1] if rows else ""), "\n".join(r[0] for r in rows)
+
+
+def _delete_document_terms(db: sqlite3.Connection, doc_id: str) -> None:
+    row = db.execute("SELECT rowid FROM doc_terms WHERE doc_id=?", (doc_id,)).fetchone()
+    if row is None:
+        return
+    identity, body = _document_text(db, doc_id)
+    db.execute("INSERT INTO doc_terms_fts(doc_terms_fts, rowid, identity, body) "
+               "VALUES ('delete', ?, ?, ?)", (row[0], identity, body))
+    db.execute("DELETE FROM doc_terms WHERE rowid=?", (row[0],))
 
 
 def delete_document(db: sqlite3.Connection, doc_id: str) -> None:
+    _delete_document_terms(db, doc_id)
     db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
 
 
-def search(db: sqlite3.Connection, text: str, limit: int, phrases: bool = False
-           ) -> list[LexicalHit]:
-    """Best ``limit`` chunks by BM25 over the query's words, or its word pairs as phrases
-    (higher score is better)."""
-    expression = phrase_expression(text) if phrases else match_expression(text)
+def delete_all(db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM chunks")
+    db.execute("DELETE FROM doc_terms")
+    db.execute("INSERT INTO doc_terms_fts(doc_terms_fts) VALUES ('delete-all')")
+
+
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _matches(db: sqlite3.Connection, table: str, expression: str, limit: int) -> int:
+    """How many rows match, counting no further than ``limit`` (cheap: rowids only)."""
+    return int(db.execute(
+        f"SELECT count(*) FROM (SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?)",
+        (expression, limit),
+    ).fetchone()[0])
+
+
+def anchored_expression(db: sqlite3.Connection, text: str) -> str | None:
+    """The query's words OR-ed, restricted to chunks holding at least one of its rarer words.
+
+    BM25's cost is the rows it scores: a word in thousands of chunks ("virus", "revenue") makes
+    every one of them a candidate. Scoring only chunks that also hold a word found in fewer than
+    ANCHOR_MAX_ROWS chunks bounds that cost whatever the index size; a small index is unaffected
+    (no word reaches the bound) and gets the exact full query.
+    """
+    terms = query_terms(text)
+    if not terms:
+        return None
+    full = " OR ".join(_quoted(t) for t in terms)
+    counts = {t: _matches(db, "chunks_fts", _quoted(t), ANCHOR_MAX_ROWS) for t in terms}
+    rare = [t for t in terms if counts[t] < ANCHOR_MAX_ROWS]
+    if len(rare) == len(terms):
+        return full
+    if rare:
+        return f"({full}) AND ({' OR '.join(_quoted(t) for t in rare)})"
+    # Only common words: chunks holding the two least common of them together.
+    counts = {t: _matches(db, "chunks_fts", _quoted(t), 10 * ANCHOR_MAX_ROWS) for t in terms}
+    pair = sorted(terms, key=lambda t: counts[t])[:2]
+    return f"({full}) AND ({' AND '.join(_quoted(t) for t in pair)})"
+
+
+def search(db: sqlite3.Connection, text: str, limit: int) -> list[LexicalHit]:
+    """Best ``limit`` chunks by BM25 over the query's words (higher score is better)."""
+    expression = anchored_expression(db, text)
     if expression is None:
         return []
+    # Rank on the FTS table alone, then fetch the few winners: joining first reads every
+    # matching chunk's row before the sort (2x slower at 100k chunks).
     rows = db.execute(
-        "SELECT c.chunk_id, c.doc_id, c.page, c.idx, c.start, c.end, c.body, "
-        f"bm25(chunks_fts, {BODY_WEIGHT}, {CONTEXT_WEIGHT}) AS rank "
-        "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-        "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+        "SELECT c.chunk_id, c.doc_id, c.page, c.idx, c.start, c.end, c.body, ranked.rank FROM ("
+        f"SELECT rowid, bm25(chunks_fts, {BODY_WEIGHT}, {CONTEXT_WEIGHT}) AS rank "
+        "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?"
+        ") AS ranked JOIN chunks c ON c.rowid = ranked.rowid ORDER BY ranked.rank",
         (expression, limit),
     ).fetchall()
     return [LexicalHit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], -float(r[7])) for r in rows]
+
+
+def identifying_terms(db: sqlite3.Connection, text: str) -> list[str]:
+    """The query's words that name documents: found in the identity (title, file name, opening)
+    of at most MAX_NAMED_SHARE of the documents, and there in at least MIN_IDENTITY_SHARE of the
+    documents that use the word at all.
+
+    "Apple" in a folder of filings is in the opening of Apple's filings and barely anywhere else;
+    "children" in a folder of papers is in a few titles but in the text of many more papers, so
+    it says what the question is about, not which paper it means.
+    """
+    total = int(db.execute("SELECT count(*) FROM doc_terms").fetchone()[0])
+    if total < 2:
+        return []
+    named = []
+    for term in query_terms(text):
+        in_identity = _matches(db, "doc_terms_fts", f"identity : {_quoted(term)}", total)
+        if not in_identity or in_identity > MAX_NAMED_SHARE * total:
+            continue
+        anywhere = _matches(db, "doc_terms_fts", _quoted(term), total)
+        if in_identity >= MIN_IDENTITY_SHARE * anywhere:
+            named.append(term)
+    return named
+
+
+def _in_identity(terms: Iterable[str]) -> str:
+    return f"identity : ({' OR '.join(_quoted(t) for t in terms)})"
+
+
+def named_documents(db: sqlite3.Connection, text: str) -> dict[str, float]:
+    """Documents the query names (see ``identifying_terms``), each with its BM25 score over all
+    the query's words in its identity: "Apple's Q3 2023 10-Q" names every Apple filing, and
+    the words "Q3" and "2023" then favour the one whose name or cover page has them too."""
+    named = identifying_terms(db, text)
+    if not named:
+        return {}
+    rowids = {r[0] for r in db.execute(
+        "SELECT rowid FROM doc_terms_fts WHERE doc_terms_fts MATCH ?", (_in_identity(named),))}
+    scores = db.execute(
+        "SELECT d.doc_id, d.rowid, bm25(doc_terms_fts, 1.0, 0.0) FROM doc_terms_fts "
+        "JOIN doc_terms d ON d.rowid = doc_terms_fts.rowid WHERE doc_terms_fts MATCH ?",
+        (_in_identity(query_terms(text)),),
+    ).fetchall()
+    return {doc_id: -float(score) for doc_id, rowid, score in scores if rowid in rowids}
 
 
 def chunk_counts(db: sqlite3.Connection) -> dict[str, int]:

@@ -296,8 +296,10 @@ class Ingestor:
         older document-context recipe, from the stored chunks."""
         counts = self.registry.lexical_counts()
         stale_recipe = self.registry.meta("context_recipe") != CONTEXT_RECIPE
+        without_terms = self.registry.documents_without_terms()
         for doc in self.registry.documents(INDEXED):
-            if counts.get(doc.doc_id, 0) == doc.chunks and not stale_recipe:
+            if counts.get(doc.doc_id, 0) == doc.chunks and not stale_recipe \
+                    and doc.doc_id not in without_terms:
                 continue
             got = self.store.collection.get(where={"doc_id": doc.doc_id},
                                             include=["documents", "metadatas"])

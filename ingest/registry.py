@@ -254,7 +254,7 @@ class Registry:
         with self.transaction() as db:
             db.execute("DELETE FROM paths")
             db.execute("DELETE FROM documents")
-            db.execute("DELETE FROM chunks")
+            lexical.delete_all(db)
 
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
@@ -267,8 +267,17 @@ class Registry:
             lexical.insert(db, rows)
 
     # -- lexical reads -------------------------------------------------------------------------
-    def lexical_search(self, text: str, limit: int, phrases: bool = False) -> list[LexicalHit]:
-        return lexical.search(self._db, text, limit, phrases)
+    def lexical_search(self, text: str, limit: int) -> list[LexicalHit]:
+        return lexical.search(self._db, text, limit)
+
+    def named_documents(self, text: str) -> dict[str, float]:
+        return lexical.named_documents(self._db, text)
+
+    def documents_without_terms(self) -> set[str]:
+        """Indexed documents missing from the document-level keyword index (older indexes)."""
+        return {r[0] for r in self._db.execute(
+            "SELECT doc_id FROM documents WHERE status=? AND doc_id NOT IN "
+            "(SELECT doc_id FROM doc_terms)", (INDEXED,))}
 
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

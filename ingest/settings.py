@@ -50,12 +50,16 @@ class Settings(BaseSettings):
         40, gt=0, description="Candidates taken from each of dense and keyword search before fusion."
     )
     # Fusion defaults measured on the covidqa and docugami dev sets together (docs/BENCHMARKS.md):
-    # keywords win on papers, meaning on filings; these weights keep most of both.
+    # keywords win on papers; on filings they pick another company's filing unless the document
+    # boost says which company the question names.
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense search in rank fusion.")
-    lexical_weight: float = Field(0.7, ge=0, description="Weight of keyword (BM25) search in fusion.")
-    phrase_weight: float = Field(0.3, ge=0, description="Weight of the word-pair phrase ranking.")
-    rrf_k: int = Field(5, gt=0, description="Reciprocal rank fusion constant (smaller: top ranks "
+    lexical_weight: float = Field(1.0, ge=0, description="Weight of keyword (BM25) search in fusion.")
+    phrase_weight: float = Field(0.5, ge=0, description="Weight of the word-pair phrase ranking.")
+    rrf_k: int = Field(10, gt=0, description="Reciprocal rank fusion constant (smaller: top ranks "
                        "count more).")
+    document_weight: float = Field(
+        1.0, ge=0, description="Weight of the documents a question names (company, paper title) "
+        "in fusion; 0 turns the document boost off.")
     llm_backend: Literal["auto", "ollama", "llamacpp"] = Field(
         "auto", description="'ollama', 'llamacpp' (embedded) or 'auto': Ollama when it answers and "
         "has the model, otherwise embedded."

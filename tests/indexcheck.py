@@ -20,5 +20,17 @@ def check_index(data_dir: Path, model: str = "all-MiniLM-L6-v2", chroma_url: str
     assert len(ids) == len(set(ids))
     assert store.doc_chunk_counts() == expected
     assert sorted(registry.lexical_chunk_ids()) == sorted(ids)  # keyword and vector index agree
+    check_document_terms(registry)
     registry.close()
     return expected
+
+
+def check_document_terms(registry) -> None:
+    """The document-level keyword index holds one row per document with chunks, nothing else,
+    and its full-text structures are intact."""
+    db = registry._db
+    with_chunks = {r[0] for r in db.execute("SELECT DISTINCT doc_id FROM chunks")}
+    assert {r[0] for r in db.execute("SELECT doc_id FROM doc_terms")} == with_chunks
+    assert db.execute("SELECT count(*) FROM doc_terms_fts").fetchone()[0] == len(with_chunks)
+    for table in ("chunks_fts", "doc_terms_fts"):
+        db.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_EVAL, stored
+from indexcheck import check_document_terms
 from pdfgen import prose, write_pdf
 from test_cli import _env, run
 
@@ -58,6 +59,57 @@ def test_paraphrase_is_found_by_meaning(tmp_path, ingestor):
 
 def _lexical_matches_vectors(ingestor) -> None:
     assert sorted(ingestor.registry.lexical_chunk_ids()) == sorted(stored(ingestor)["ids"])
+    check_document_terms(ingestor.registry)
+
+
+COMPANIES = ["Quillfeather Robotics", "Borealis Freight", "Cygnus Textiles", "Dunmore Ceramics",
+             "Estuary Foods", "Falkirk Optics"]
+
+
+def _filings(folder: Path) -> None:
+    """Six quarterly filings that name their company only on the cover page, as real ones do;
+    every other page says "the Company". The five others word their revenue page like the
+    question; Quillfeather's uses other words."""
+    for i, company in enumerate(COMPANIES):
+        cover = (f"{company.upper()} INC. Quarterly report pursuant to section 13 for the period "
+                 f"ended June 30, 2023. {company} Inc. Commission file number 001-{4000 + i}.")
+        if i == 0:
+            revenue = ("Sales for the three months grew by 7 percent to $880 million, led by "
+                       "warehouse automation orders from logistics customers.")
+        else:
+            revenue = (f"How much did net revenue increase? Net revenue increased {10 + i} percent "
+                       f"to ${2 + i}.1 billion in the quarter, the Company reported.")
+        write_pdf(folder / f"filing-{i + 1}.pdf",
+                  [cover, prose("governance", 5), revenue + " " + prose("liquidity", 3)])
+
+
+def test_a_question_naming_a_company_finds_that_company_s_filing(tmp_path, ingestor):
+    _filings(tmp_path)
+    ingestor.ingest([tmp_path])
+    question = "How much did Quillfeather Robotics' net revenue increase in the quarter?"
+    boosted = _retriever(ingestor).search(question, 4)
+    plain = _retriever(ingestor, document_weight=0).search(question, 4)
+    revenue_pages = [h.file for h in boosted if h.page == 2]
+    assert revenue_pages[0] == "filing-1.pdf", [(h.file, h.page) for h in boosted]
+    # Without knowing which filing the question names, the other companies' pages win.
+    assert all(h.file != "filing-1.pdf" or h.page != 2 for h in plain[:2])
+    named = ingestor.registry.named_documents(question)
+    assert [ingestor.registry.document(d).name for d in named] == ["filing-1.pdf"]
+
+
+def test_removing_a_document_removes_it_from_the_document_index(tmp_path, ingestor):
+    _filings(tmp_path)
+    ingestor.ingest([tmp_path])
+    assert ingestor.registry.named_documents("Cygnus Textiles revenue")
+    ingestor.remove(str(tmp_path / "filing-3.pdf"))
+    check_document_terms(ingestor.registry)
+    assert ingestor.registry.named_documents("Cygnus Textiles revenue") == {}
+    write_pdf(tmp_path / "filing-2.pdf", ["Borealis Shipping Ltd. annual report.", prose("ships")])
+    ingestor.ingest([tmp_path / "filing-2.pdf"])  # an edit replaces the document's terms
+    check_document_terms(ingestor.registry)
+    [doc_id] = ingestor.registry.named_documents("Borealis Shipping")
+    assert ingestor.registry.document(doc_id).name == "filing-2.pdf"
+    assert ingestor.registry.named_documents("Freight") == {}  # the old cover's words are gone
 
 
 def test_lexical_and_vector_indexes_hold_the_same_chunks_through_changes(tmp_path, ingestor):

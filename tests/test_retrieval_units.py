@@ -3,8 +3,16 @@
 import pytest
 
 from app.evaluate import bootstrap_interval, hit_at, recall_at, reciprocal_rank
-from app.retrieval import Candidate, marked_spans, merge_by_page, reciprocal_rank_fusion
-from ingest.lexical import match_expression, phrase_expression, query_terms
+from app.retrieval import (
+    Candidate,
+    document_boost,
+    marked_spans,
+    merge_by_page,
+    phrase_ranking,
+    reciprocal_rank_fusion,
+)
+from ingest import lexical
+from ingest.lexical import LexicalRow, match_expression, query_terms
 
 GOLD = frozenset({("a.pdf", 3), ("b.pdf", 0)})
 
@@ -82,8 +90,66 @@ def test_query_terms_and_match_expression_are_safe_for_fts():
     assert query_terms("the of and") == ["the", "of", "and"]  # nothing but stopwords: keep them
     assert match_expression('say "hi" OR NOT x*') == '"say" OR "hi" OR "x"'
     assert match_expression("¿?!") is None
-    assert phrase_expression("What capture antibodies were used?") == (
-        '"what capture" OR "capture antibodies" OR "antibodies were" OR "were used"')
+
+
+def _text_candidate(chunk_id: str, text: str) -> Candidate:
+    return Candidate(chunk_id, "d", 0, 0, 0, len(text), text)
+
+
+def test_phrase_ranking_counts_the_question_s_word_pairs():
+    ranked = phrase_ranking("Which capture antibodies were used?", [
+        _text_candidate("none", "Antibodies were not captured here."),
+        _text_candidate("one", "We used capture antibody kits."),
+        _text_candidate("two", "Capture antibodies were coated; capture antibodies bind."),
+        _text_candidate("stop", "Which were the ones?"),  # a pair of stopwords is no phrase
+    ])
+    assert [c.chunk_id for c in ranked] == ["two", "none", "one"]
+    assert phrase_ranking("the of", [_text_candidate("x", "the of the of")]) == []
+
+
+def test_document_boost_is_proportional_to_the_name_match():
+    boost = document_boost({"apple-q3": 4.0, "apple-q2": 2.0}, weight=1.0, k=9)
+    assert boost == {"apple-q3": pytest.approx(0.1), "apple-q2": pytest.approx(0.05)}
+    assert document_boost({}, 1.0, 10) == {}
+
+
+def _keyword_db(docs: dict[str, tuple[str, list[str]]]):
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    db.executescript(lexical.SCHEMA)
+    for doc_id, (identity, bodies) in docs.items():
+        lexical.insert(db, [LexicalRow(f"{doc_id}-{i}", doc_id, i, i, 0, len(body), body, identity)
+                            for i, body in enumerate(bodies)])
+    return db
+
+
+def test_identifying_terms_are_names_not_topics():
+    db = _keyword_db({
+        "a": ("Apple Inc. quarterly report", ["Revenue grew.", "The Company sells phones."]),
+        "m": ("Microsoft Corporation quarterly report", ["Revenue grew.", "Cloud sales."]),
+        "n": ("Nvidia Corporation quarterly report", ["Revenue grew.", "Apple is a customer."]),
+        "x": ("Intel Corporation quarterly report", ["Revenue fell.", "Chips shipped."]),
+    })
+    # "apple": one cover, two documents' text (1/2 >= 0.5); "revenue": in no cover;
+    # "corporation": three covers of four (> 0.5); "quarterly": every cover.
+    assert lexical.identifying_terms(db, "Apple revenue, corporation quarterly") == ["apple"]
+    assert set(lexical.named_documents(db, "Apple's revenue")) == {"a"}
+    lexical.delete_document(db, "a")
+    assert lexical.named_documents(db, "Apple's revenue") == {}  # "apple" is now only a topic
+
+
+def test_keyword_query_is_anchored_on_rarer_words_in_a_large_index(monkeypatch):
+    docs = {f"d{i}": ("", [f"common words everywhere {'rare' if i == 3 else 'other'}"])
+            for i in range(8)}
+    db = _keyword_db(docs)
+    assert lexical.anchored_expression(db, "common rare") == '"common" OR "rare"'  # exact
+    monkeypatch.setattr(lexical, "ANCHOR_MAX_ROWS", 4)
+    assert lexical.anchored_expression(db, "common rare") == '("common" OR "rare") AND ("rare")'
+    assert lexical.anchored_expression(db, "common words") == (
+        '("common" OR "words") AND ("common" AND "words")')
+    [hit] = lexical.search(db, "common rare", 5)[:1]
+    assert hit.doc_id == "d3"
 
 
 def test_marked_spans_mark_words_and_stems():
