@@ -224,6 +224,21 @@ def identifying_terms(db: sqlite3.Connection, text: str) -> list[str]:
     return named
 
 
+_LETTERS_OR_DIGITS = re.compile(r"[^\W\d_]+|\d+")
+
+
+def with_parts(terms: Iterable[str]) -> list[str]:
+    """The terms plus the letter and digit runs of mixed ones: "fy2019" also looks for "2019",
+    as the filing's name or cover page writes the year."""
+    out = []
+    for term in terms:
+        out.append(term)
+        parts = _LETTERS_OR_DIGITS.findall(term)
+        if len(parts) > 1:
+            out.extend(parts)
+    return list(dict.fromkeys(out))
+
+
 def _in_identity(terms: Iterable[str]) -> str:
     return f"identity : ({' OR '.join(_quoted(t) for t in terms)})"
 
@@ -231,7 +246,8 @@ def _in_identity(terms: Iterable[str]) -> str:
 def named_documents(db: sqlite3.Connection, text: str) -> dict[str, float]:
     """Documents the query names (see ``identifying_terms``), each with its BM25 score over all
     the query's words in its identity: "Apple's Q3 2023 10-Q" names every Apple filing, and
-    the words "Q3" and "2023" then favour the one whose name or cover page has them too."""
+    the words "Q3" and "2023" then favour the one whose name or cover page has them too
+    ("FY2023" counts as "2023" there)."""
     named = identifying_terms(db, text)
     if not named:
         return {}
@@ -240,7 +256,7 @@ def named_documents(db: sqlite3.Connection, text: str) -> dict[str, float]:
     scores = db.execute(
         "SELECT d.doc_id, d.rowid, bm25(doc_terms_fts, 1.0, 0.0) FROM doc_terms_fts "
         "JOIN doc_terms d ON d.rowid = doc_terms_fts.rowid WHERE doc_terms_fts MATCH ?",
-        (_in_identity(query_terms(text)),),
+        (_in_identity(with_parts(query_terms(text))),),
     ).fetchall()
     return {doc_id: -float(score) for doc_id, rowid, score in scores if rowid in rowids}
 

@@ -139,6 +139,19 @@ def test_identifying_terms_are_names_not_topics():
     assert lexical.named_documents(db, "Apple's revenue") == {}  # "apple" is now only a topic
 
 
+def test_the_year_in_a_mixed_word_picks_the_named_company_s_filing_of_that_year():
+    assert lexical.with_parts(["fy2019", "q3", "3m", "sales"]) == [
+        "fy2019", "fy", "2019", "q3", "q", "3", "3m", "m", "sales"]
+    db = _keyword_db({
+        "3m-2018": ("3M 2018 10K | 3M COMPANY annual report", ["Capital spending rose."]),
+        "3m-2022": ("3M 2022 10K | 3M COMPANY annual report", ["Capital spending fell."]),
+        "pep-2022": ("PEPSICO 2022 10K | PepsiCo annual report", ["Snacks sold."]),
+        "amd-2022": ("AMD 2022 10K | Advanced Micro Devices annual report", ["Chips sold."]),
+    })
+    named = lexical.named_documents(db, "What was 3M's FY2018 capital expenditure?")
+    assert set(named) == {"3m-2018", "3m-2022"} and named["3m-2018"] > named["3m-2022"]
+
+
 def test_keyword_query_is_anchored_on_rarer_words_in_a_large_index(monkeypatch):
     docs = {f"d{i}": ("", [f"common words everywhere {'rare' if i == 3 else 'other'}"])
             for i in range(8)}
