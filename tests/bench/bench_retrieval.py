@@ -128,6 +128,48 @@ def measure(data_dir: Path, embedder, questions: list[str], k: int) -> dict:
             "documents_ms": stats(documents), "fuse_ms": stats(fuse)}
 
 
+# The keyword queries before the cost bound (kept here only to measure against, side by side):
+# every word OR-ed and joined to the chunk rows before ranking, plus word pairs as FTS5 phrases.
+PREVIOUS_QUERY = (
+    "SELECT c.chunk_id, bm25(chunks_fts, 1.0, 0.4) AS rank FROM chunks_fts "
+    "JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? ORDER BY rank LIMIT 40"
+)
+
+
+def previous_expressions(question: str) -> list[str]:
+    import re
+
+    from ingest.lexical import STOPWORDS, match_expression
+
+    words = [w.lower() for w in re.findall(r"\w+", question)]
+    pairs = dict.fromkeys(f'"{a} {b}"' for a, b in zip(words, words[1:], strict=False)
+                          if not (a in STOPWORDS and b in STOPWORDS))
+    return [e for e in (match_expression(question), " OR ".join(pairs)) if e]
+
+
+def keyword_side_by_side(data_dir: Path, questions: list[str]) -> dict:
+    """Keyword search now vs before, alternating per question in one process (ms)."""
+    import sqlite3
+
+    from ingest import lexical
+
+    db = sqlite3.connect(data_dir / "registry.sqlite3")
+    now, before = [], []
+    for q in questions:
+        started = time.perf_counter()
+        lexical.search(db, q, 40)
+        now.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        for expression in previous_expressions(q):
+            db.execute(PREVIOUS_QUERY, (expression,)).fetchall()
+        before.append((time.perf_counter() - started) * 1000)
+    db.close()
+    ratios = [b / n for b, n in zip(before, now, strict=True) if n > 0]
+    return {"now_ms": {"p50": statistics.median(now), "p95": percentile(now, 0.95)},
+            "before_ms": {"p50": statistics.median(before), "p95": percentile(before, 0.95)},
+            "median_ratio_before_over_now": statistics.median(ratios)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source", type=Path, help="data dir of an existing covidqa index")
@@ -159,7 +201,8 @@ def main() -> None:
             built = time.perf_counter() - started
             print(f"{count} chunks ready in {built:.0f}s", file=sys.stderr, flush=True)
             report[str(size)] = {"chunks": count, "build_seconds": built,
-                                 **measure(target, embedder, questions, 4)}
+                                 **measure(target, embedder, questions, 4),
+                                 "keyword_side_by_side": keyword_side_by_side(target, questions)}
             print(json.dumps(report[str(size)], indent=1), file=sys.stderr, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
