@@ -274,9 +274,10 @@ class Registry:
         return lexical.named_documents(self._db, text)
 
     def documents_without_terms(self) -> set[str]:
-        """Indexed documents missing from the document-level keyword index (older indexes)."""
+        """Indexed documents with text that the document-level keyword index lacks (indexes
+        from before it existed); a document without chunks has no row there by design."""
         return {r[0] for r in self._db.execute(
-            "SELECT doc_id FROM documents WHERE status=? AND doc_id NOT IN "
+            "SELECT doc_id FROM documents WHERE status=? AND chunks > 0 AND doc_id NOT IN "
             "(SELECT doc_id FROM doc_terms)", (INDEXED,))}
 
     def meta(self, key: str) -> str | None:
