@@ -139,6 +139,27 @@ def test_identifying_terms_are_names_not_topics():
     assert lexical.named_documents(db, "Apple's revenue") == {}  # "apple" is now only a topic
 
 
+def test_a_company_others_mention_is_still_named_by_the_filings_that_use_it_most():
+    db = _keyword_db({
+        "amzn": ("Amazon.com Inc. annual report", ["Amazon sells. Amazon ships. Amazon Prime.",
+                                                   "Amazon Web Services grew."]),
+        "m": ("Microsoft Corporation annual report", ["Rivals include Amazon and Google."]),
+        "n": ("Nvidia Corporation annual report", ["Customers include Amazon."]),
+        "x": ("Intel Corporation annual report", ["Chips shipped to Amazon."]),
+        "k": ("Kroger annual report", ["Groceries sold in stores."]),
+        **{f"f{i}": (f"Filler{i} Holdings annual report", ["Revenue was flat."]) for i in range(5)},
+    })
+    # "amazon": one cover of ten, the text of four (share 0.25), but Amazon's own filing uses
+    # it most; "groceries" is used most by Kroger's filing but is on no cover.
+    assert lexical.identifying_terms(db, "Amazon groceries revenue") == ["amazon"]
+    assert set(lexical.named_documents(db, "Amazon's revenue")) == {"amzn"}
+    small = _keyword_db({d: docs for d, docs in [
+        ("amzn", ("Amazon.com Inc.", ["Amazon sells. Amazon ships."])),
+        ("m", ("Microsoft Corporation", ["Rivals include Amazon."])),
+        ("n", ("Nvidia Corporation", ["Customers include Amazon."]))]})
+    assert lexical.identifying_terms(small, "Amazon") == []  # three documents: weak evidence
+
+
 def test_the_year_in_a_mixed_word_picks_the_named_company_s_filing_of_that_year():
     assert lexical.with_parts(["fy2019", "q3", "3m", "sales"]) == [
         "fy2019", "fy", "2019", "q3", "q", "3", "3m", "m", "sales"]
