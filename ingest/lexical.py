@@ -97,12 +97,18 @@ def query_terms(text: str) -> list[str]:
     return content or words
 
 
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _any_of(terms: Iterable[str]) -> str:
+    return " OR ".join(_quoted(t) for t in terms)
+
+
 def match_expression(text: str) -> str | None:
     """An FTS5 MATCH expression OR-ing the query's words, each quoted (no query syntax leaks)."""
     terms = query_terms(text)
-    if not terms:
-        return None
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    return _any_of(terms) if terms else None
 
 
 def insert(db: sqlite3.Connection, rows: Iterable[LexicalRow]) -> None:
@@ -151,10 +157,6 @@ def delete_all(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO doc_terms_fts(doc_terms_fts) VALUES ('delete-all')")
 
 
-def _quoted(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
-
-
 def _matches(db: sqlite3.Connection, table: str, expression: str, limit: int) -> int:
     """How many rows match, counting no further than ``limit`` (cheap: rowids only)."""
     return int(db.execute(
@@ -174,13 +176,13 @@ def anchored_expression(db: sqlite3.Connection, text: str) -> str | None:
     terms = query_terms(text)
     if not terms:
         return None
-    full = " OR ".join(_quoted(t) for t in terms)
+    full = _any_of(terms)
     counts = {t: _matches(db, "chunks_fts", _quoted(t), ANCHOR_MAX_ROWS) for t in terms}
     rare = [t for t in terms if counts[t] < ANCHOR_MAX_ROWS]
     if len(rare) == len(terms):
         return full
     if rare:
-        return f"({full}) AND ({' OR '.join(_quoted(t) for t in rare)})"
+        return f"({full}) AND ({_any_of(rare)})"
     # Only common words: chunks holding the two least common of them together.
     counts = {t: _matches(db, "chunks_fts", _quoted(t), 10 * ANCHOR_MAX_ROWS) for t in terms}
     pair = sorted(terms, key=lambda t: counts[t])[:2]
@@ -246,7 +248,7 @@ def with_parts(terms: Iterable[str]) -> list[str]:
 
 
 def _in_identity(terms: Iterable[str]) -> str:
-    return f"identity : ({' OR '.join(_quoted(t) for t in terms)})"
+    return f"identity : ({_any_of(terms)})"
 
 
 def _uses_most(db: sqlite3.Connection, term: str, count: int) -> bool:
