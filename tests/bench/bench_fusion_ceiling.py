@@ -1,0 +1,163 @@
+"""How far better scoring of today's signals could take retrieval: a ceiling study.
+
+For every scored question of a dev set, the retriever's own candidates (dense top N, keyword top N)
+are collected with the signals the fusion uses: cosine similarity, dense rank, BM25 score and
+rank, phrase-pair rank, the document-naming score, and the fused score itself. Reported:
+- hit@k of the shipped fusion over those candidates (one passage per page, as `search` does);
+- the pool ceiling: share of questions with a gold page anywhere among the candidates;
+- hit@4 of a learned fusion (logistic regression and gradient-boosted trees over the same
+  signals), 5-fold cross-validated by question: what the best re-weighting of what we already
+  compute could reach. A gap between the learned fusion and the pool ceiling is what a stronger
+  relevance model (a reranker) would have to close.
+
+Needs the set's evaluation index (`localrag eval ../shared/eval/<set>/questions_dev.jsonl`).
+
+Usage (from the repository root; about a minute for covidqa):
+    .venv/bin/python tests/bench/bench_fusion_ceiling.py ../shared/eval/covidqa/questions_dev.jsonl \
+        --out bench-results/fusion-ceiling-covidqa.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from report import emit  # noqa: E402
+
+from app.offline import apply_offline_env  # noqa: E402
+
+apply_offline_env()
+
+SIGNALS = ("cosine", "cosine_gap", "dense_rr", "bm25_share", "lexical_rr", "phrase_rr",
+           "named_share", "fused")
+
+
+def candidate_rows(retriever: Any, question: str, file_of: dict[str, str]) -> list[dict[str, Any]]:
+    """The retriever's candidates for ``question`` with each fusion signal."""
+    from app.retrieval import Candidate, SearchTimings, document_boost, phrase_ranking, reciprocal_rank_fusion
+
+    timings = SearchTimings()
+    n = retriever.candidates
+    vector = [float(x) for x in retriever.embedder.embed([question])[0]]
+    dense, similarity = retriever.dense(vector, n, timings)
+    hits = retriever.registry.lexical_search(question, n)
+    lexical = [Candidate(h.chunk_id, h.doc_id, h.page, h.index, h.start, h.end, h.body)
+               for h in hits]
+    bm25 = {h.chunk_id: h.score for h in hits}
+    named = retriever.named(question, timings)
+    by_id = {c.chunk_id: c for c in [*lexical, *dense]}
+    similarity.update(retriever._similarities(
+        vector, {i for i in by_id if i not in similarity}))
+    phrase = phrase_ranking(question, list(by_id.values()))
+    ranks = [{c.chunk_id: r for r, c in enumerate(ranking, start=1)}
+             for ranking in (dense, lexical, phrase)]
+    fused = reciprocal_rank_fusion(
+        [[c.chunk_id for c in ranking] for ranking in (dense, lexical, phrase)],
+        [retriever.dense_weight, retriever.lexical_weight, retriever.phrase_weight],
+        k=retriever.rrf_k)
+    boost = document_boost(named, retriever.document_weight, retriever.rrf_k)
+    best_cosine = max(similarity.values(), default=0.0)
+    best_bm25 = max(bm25.values(), default=0.0) or 1.0
+    best_named = max(named.values(), default=0.0) or 1.0
+    rows = []
+    for chunk_id, cand in by_id.items():
+        cosine = similarity.get(chunk_id, 0.0)
+        rows.append({
+            "file": file_of.get(cand.doc_id, ""), "page": cand.page,
+            "signals": [cosine, cosine - best_cosine,
+                        1 / (10 + ranks[0].get(chunk_id, 100)),
+                        bm25.get(chunk_id, 0.0) / best_bm25,
+                        1 / (10 + ranks[1].get(chunk_id, 100)),
+                        1 / (10 + ranks[2].get(chunk_id, 100)),
+                        named.get(cand.doc_id, 0.0) / best_named,
+                        fused.get(chunk_id, 0.0) + boost.get(cand.doc_id, 0.0)],
+        })
+    return rows
+
+
+def gold_rank(rows: list[dict[str, Any]], scores: list[float], gold: frozenset, document_level: bool
+              ) -> int | None:
+    """Rank of the first passage from a gold page (or document) when, as in `search`, each page
+    is one passage scoring as its best chunk."""
+    best: dict[tuple[str, int], float] = {}
+    for row, score in zip(rows, scores, strict=True):
+        key = (row["file"], row["page"])
+        best[key] = max(score, best.get(key, float("-inf")))
+    ordered = sorted(best, key=lambda key: -best[key])
+    return next((rank for rank, (file, page) in enumerate(ordered, start=1)
+                 if (file, None if document_level else page) in gold), None)
+
+
+def share(ranks: list[int | None], k: int) -> float:
+    return round(sum(1 for r in ranks if r is not None and r <= k) / len(ranks), 3)
+
+
+def cross_validated_hit4(items: list[dict[str, Any]], model_name: str, folds: int = 5) -> float:
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    fold_of = [random.Random(i).randrange(folds) for i in range(len(items))]
+    ranks: list[int | None] = []
+    for fold in range(folds):
+        train = [it for it, f in zip(items, fold_of, strict=True) if f != fold]
+        x = np.array([row["signals"] for it in train for row in it["rows"]])
+        y = np.array([row["gold"] for it in train for row in it["rows"]])
+        model = LogisticRegression(max_iter=2000) if model_name == "logistic" else \
+            HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15)
+        model.fit(x, y)
+        for it, f in zip(items, fold_of, strict=True):
+            if f == fold and it["rows"]:
+                scores = model.predict_proba(np.array([r["signals"] for r in it["rows"]]))[:, 1]
+                ranks.append(gold_rank(it["rows"], list(scores), it["gold"], it["document_level"]))
+            elif f == fold:
+                ranks.append(None)
+    return share(ranks, 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("questions", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    from app.components import eval_settings, open_embedder, open_retriever
+    from app.evaluate import load_questions
+    from ingest.settings import Settings
+
+    settings = Settings()
+    isolated = eval_settings(settings, args.questions.parent)
+    if not isolated.registry_path.is_file():
+        sys.exit(f"no evaluation index at {isolated.data_dir}: run `localrag eval {args.questions}`")
+    retriever = open_retriever(isolated, open_embedder(settings))
+    file_of = {d.doc_id: Path(d.paths[0]).name if d.paths else d.title
+               for d in retriever.registry.documents()}
+    questions = [q for q in load_questions(args.questions) if q.gold and not q.context_dependent]
+    items = []
+    for q in questions:
+        rows = candidate_rows(retriever, q.question, file_of)
+        gold = {(f, None if q.document_level else p) for f, p in q.gold}
+        for row in rows:
+            row["gold"] = (row["file"], None if q.document_level else row["page"]) in gold
+        items.append({"rows": rows, "gold": frozenset(gold), "document_level": q.document_level})
+    shipped = [gold_rank(it["rows"], [r["signals"][-1] for r in it["rows"]], it["gold"],
+                         it["document_level"]) if it["rows"] else None for it in items]
+    report = {
+        "questions": len(items),
+        "candidates_per_question": round(sum(len(it["rows"]) for it in items) / len(items), 1),
+        "shipped_fusion": {f"hit@{k}": share(shipped, k) for k in (1, 4, 10, 20)},
+        "pool_ceiling": share(shipped, 10**6),
+        "learned_fusion_cv_hit@4": {name: cross_validated_hit4(items, name)
+                                    for name in ("logistic", "boosted_trees")},
+        "signals": SIGNALS,
+    }
+    emit(report, args.out)
+
+
+if __name__ == "__main__":
+    main()
