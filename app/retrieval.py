@@ -17,25 +17,13 @@ from pathlib import Path
 
 from ingest.embed import Embedder
 from ingest.lexical import STOPWORDS, query_terms
+from ingest.lexical import StoredChunk as Candidate  # one chunk proposed by a retriever
 from ingest.registry import Registry
 from ingest.store import VectorStore
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One chunk proposed by a retriever."""
-
-    chunk_id: str
-    doc_id: str
-    page: int
-    index: int
-    start: int
-    end: int
-    text: str
 
 
 @dataclass(frozen=True)
@@ -255,8 +243,7 @@ class Retriever:
         started = time.perf_counter()
         hits = self.registry.lexical_search(query, limit)
         timings.lexical_ms += (time.perf_counter() - started) * 1000
-        return [Candidate(h.chunk_id, h.doc_id, h.page, h.index, h.start, h.end, h.body)
-                for h in hits]
+        return [h.chunk for h in hits]
 
     def named(self, query: str, timings: SearchTimings) -> dict[str, float]:
         """Documents the question names (company, paper), for the document boost."""

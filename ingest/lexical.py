@@ -67,26 +67,29 @@ MOST_USED_MAX_SHARE = 0.1
 
 
 @dataclass(frozen=True)
-class LexicalRow:
+class StoredChunk:
+    """A chunk as stored: its document, page, position and character offsets on the page."""
+
     chunk_id: str
     doc_id: str
     page: int
     index: int
     start: int
     end: int
-    body: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LexicalRow:
+    """What the keyword index stores for a chunk: the chunk and its document's context."""
+
+    chunk: StoredChunk
     context: str
 
 
 @dataclass(frozen=True)
 class LexicalHit:
-    chunk_id: str
-    doc_id: str
-    page: int
-    index: int
-    start: int
-    end: int
-    body: str
+    chunk: StoredChunk
     score: float
 
 
@@ -114,14 +117,15 @@ def match_expression(text: str) -> str | None:
 def insert(db: sqlite3.Connection, rows: Iterable[LexicalRow]) -> None:
     """Add chunks, and their documents to the document-level index (replacing what was there)."""
     rows = list(rows)
-    for doc_id in dict.fromkeys(r.doc_id for r in rows):
+    for doc_id in dict.fromkeys(r.chunk.doc_id for r in rows):
         _delete_document_terms(db, doc_id)
     db.executemany(
         "INSERT OR REPLACE INTO chunks(chunk_id, doc_id, page, idx, start, end, body, context) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        ((r.chunk_id, r.doc_id, r.page, r.index, r.start, r.end, r.body, r.context) for r in rows),
+        ((r.chunk.chunk_id, r.chunk.doc_id, r.chunk.page, r.chunk.index, r.chunk.start,
+          r.chunk.end, r.chunk.text, r.context) for r in rows),
     )
-    for doc_id in dict.fromkeys(r.doc_id for r in rows):
+    for doc_id in dict.fromkeys(r.chunk.doc_id for r in rows):
         identity, body = _document_text(db, doc_id)
         rowid = db.execute("INSERT INTO doc_terms(doc_id) VALUES (?)", (doc_id,)).lastrowid
         db.execute("INSERT INTO doc_terms_fts(rowid, identity, body) VALUES (?, ?, ?)",
@@ -203,7 +207,7 @@ def search(db: sqlite3.Connection, text: str, limit: int) -> list[LexicalHit]:
         ") AS ranked JOIN chunks c ON c.rowid = ranked.rowid ORDER BY ranked.rank",
         (expression, limit),
     ).fetchall()
-    return [LexicalHit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], -float(r[7])) for r in rows]
+    return [LexicalHit(StoredChunk(*r[:7]), -float(r[7])) for r in rows]
 
 
 def identifying_terms(db: sqlite3.Connection, text: str) -> list[str]:

@@ -34,7 +34,7 @@ from ingest.chunking import (
 from ingest.clean import clean_pages
 from ingest.embed import Embedder
 from ingest.errors import DocumentNotFound, FileChanging, LocalragError, NoTextLayer, UnreadablePdf
-from ingest.lexical import LexicalRow
+from ingest.lexical import LexicalRow, StoredChunk
 from ingest.models import Chunk, Page
 from ingest.pdf import read_pdf
 from ingest.registry import FAILED, INDEXED, Document, PathEntry, Registry
@@ -546,8 +546,8 @@ class Ingestor:
 
 
 def _lexical_rows(doc_id: str, context: str, chunks: Iterable[Chunk]) -> list[LexicalRow]:
-    return [LexicalRow(chunk_id(doc_id, c.index), doc_id, c.page, c.index, c.char_start,
-                       c.char_end, c.text, context) for c in chunks]
+    return [LexicalRow(StoredChunk(chunk_id(doc_id, c.index), doc_id, c.page, c.index,
+                                   c.char_start, c.char_end, c.text), context) for c in chunks]
 
 
 def _metadata(doc_id: str, chunk: Chunk) -> dict[str, int | str]:

@@ -12,7 +12,7 @@ from app.retrieval import (
     reciprocal_rank_fusion,
 )
 from ingest import lexical
-from ingest.lexical import LexicalRow, match_expression, query_terms
+from ingest.lexical import LexicalRow, StoredChunk, match_expression, query_terms
 
 GOLD = frozenset({("a.pdf", 3), ("b.pdf", 0)})
 
@@ -119,8 +119,8 @@ def _keyword_db(docs: dict[str, tuple[str, list[str]]]):
     db = sqlite3.connect(":memory:")
     db.executescript(lexical.SCHEMA)
     for doc_id, (identity, bodies) in docs.items():
-        lexical.insert(db, [LexicalRow(f"{doc_id}-{i}", doc_id, i, i, 0, len(body), body, identity)
-                            for i, body in enumerate(bodies)])
+        lexical.insert(db, [LexicalRow(StoredChunk(f"{doc_id}-{i}", doc_id, i, i, 0, len(body), body),
+                                       identity) for i, body in enumerate(bodies)])
     return db
 
 
@@ -183,7 +183,7 @@ def test_keyword_query_is_anchored_on_rarer_words_in_a_large_index(monkeypatch):
     assert lexical.anchored_expression(db, "common words") == (
         '("common" OR "words") AND ("common" AND "words")')
     [hit] = lexical.search(db, "common rare", 5)[:1]
-    assert hit.doc_id == "d3"
+    assert hit.chunk.doc_id == "d3"
 
 
 def test_marked_spans_mark_words_and_stems():

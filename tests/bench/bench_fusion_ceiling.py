@@ -40,16 +40,15 @@ SIGNALS = ("cosine", "cosine_gap", "dense_rr", "bm25_share", "lexical_rr", "phra
 
 def candidate_rows(retriever: Any, question: str, file_of: dict[str, str]) -> list[dict[str, Any]]:
     """The retriever's candidates for ``question`` with each fusion signal."""
-    from app.retrieval import Candidate, SearchTimings, document_boost, phrase_ranking, reciprocal_rank_fusion
+    from app.retrieval import SearchTimings, document_boost, phrase_ranking, reciprocal_rank_fusion
 
     timings = SearchTimings()
     n = retriever.candidates
     vector = [float(x) for x in retriever.embedder.embed([question])[0]]
     dense, similarity = retriever.dense(vector, n, timings)
     hits = retriever.registry.lexical_search(question, n)
-    lexical = [Candidate(h.chunk_id, h.doc_id, h.page, h.index, h.start, h.end, h.body)
-               for h in hits]
-    bm25 = {h.chunk_id: h.score for h in hits}
+    lexical = [h.chunk for h in hits]
+    bm25 = {h.chunk.chunk_id: h.score for h in hits}
     named = retriever.named(question, timings)
     by_id = {c.chunk_id: c for c in [*lexical, *dense]}
     similarity.update(retriever._similarities(

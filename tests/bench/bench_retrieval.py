@@ -55,7 +55,7 @@ def build_replicated(source: Path, target: Path, chunks_wanted: int, embedder) -
     import numpy as np
 
     from ingest.chunking import document_context, document_opening
-    from ingest.lexical import LexicalRow
+    from ingest.lexical import LexicalRow, StoredChunk
     from ingest.models import Chunk
     from ingest.registry import INDEXED, PathEntry, Registry
     from ingest.store import VectorStore, chunk_id, open_client
@@ -89,8 +89,8 @@ def build_replicated(source: Path, target: Path, chunks_wanted: int, embedder) -
             chunks = [Chunk(int(m["page"]), int(m["index"]), int(m["start"]), int(m["end"]), t)
                       for t, m in zip(got["documents"], got["metadatas"], strict=True)]
             context = document_context(doc.title, doc.name, document_opening(chunks))
-            rows = [LexicalRow(cid, new_id, int(m["page"]), int(m["index"]), int(m["start"]),
-                               int(m["end"]), text, context)
+            rows = [LexicalRow(StoredChunk(cid, new_id, int(m["page"]), int(m["index"]),
+                                           int(m["start"]), int(m["end"]), text), context)
                     for cid, m, text in zip(ids, metas, got["documents"], strict=True)]
             entry = PathEntry(f"/bench/copy{copy}/{doc.name}", new_id, doc.size, 0)
             registry.finish_document(new_id, status=INDEXED, chunks=len(ids), pages=doc.pages,
