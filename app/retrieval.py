@@ -252,6 +252,20 @@ class Retriever:
         timings.documents_ms = (time.perf_counter() - started) * 1000
         return named
 
+    def fuse(self, query: str, dense: Sequence[Candidate], lexical: Sequence[Candidate],
+             named: dict[str, float]) -> list[tuple[Candidate, float]]:
+        """Every candidate with its fused score: dense, keyword and phrase rankings by RRF, plus
+        the boost of the documents the question names."""
+        by_id = {c.chunk_id: c for c in [*lexical, *dense]}
+        phrase = phrase_ranking(query, list(by_id.values())) if self.phrase_weight > 0 else []
+        fused = reciprocal_rank_fusion(
+            [[c.chunk_id for c in ranking] for ranking in (dense, lexical, phrase)],
+            [self.dense_weight, self.lexical_weight, self.phrase_weight],
+            k=self.rrf_k,
+        )
+        boost = document_boost(named, self.document_weight, self.rrf_k)
+        return [(by_id[i], score + boost.get(by_id[i].doc_id, 0.0)) for i, score in fused.items()]
+
     def search(self, query: str, k: int) -> list[Hit]:
         """The ``k`` best passages for ``query`` (at most one per page), best first."""
         timings = SearchTimings()
@@ -267,19 +281,9 @@ class Retriever:
         named = self.named(query, timings) if self.document_weight > 0 else {}
         dense, similarity = dense_job.result() if dense_job is not None else ([], {})
         started = time.perf_counter()
-        by_id = {c.chunk_id: c for c in [*lexical, *dense]}
-        phrase = phrase_ranking(query, list(by_id.values())) if self.phrase_weight > 0 else []
+        ranked = self.fuse(query, dense, lexical, named)
         dense_rank = {c.chunk_id: i for i, c in enumerate(dense, start=1)}
         lexical_rank = {c.chunk_id: i for i, c in enumerate(lexical, start=1)}
-        fused = reciprocal_rank_fusion(
-            [[c.chunk_id for c in ranking] for ranking in (dense, lexical, phrase)],
-            [self.dense_weight, self.lexical_weight, self.phrase_weight],
-            k=self.rrf_k,
-        )
-        boost = document_boost(named, self.document_weight, self.rrf_k)
-        if boost:
-            fused = {i: score + boost.get(by_id[i].doc_id, 0.0) for i, score in fused.items()}
-        ranked = [(by_id[i], score) for i, score in fused.items()]
         passages = merge_by_page(ranked)[:k]
         unseen = {i for p in passages for i in p.chunk_ids if i not in similarity}
         similarity.update(self._similarities(vector, unseen))

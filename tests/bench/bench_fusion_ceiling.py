@@ -40,7 +40,7 @@ SIGNALS = ("cosine", "cosine_gap", "dense_rr", "bm25_share", "lexical_rr", "phra
 
 def candidate_rows(retriever: Any, question: str, file_of: dict[str, str]) -> list[dict[str, Any]]:
     """The retriever's candidates for ``question`` with each fusion signal."""
-    from app.retrieval import SearchTimings, document_boost, phrase_ranking, reciprocal_rank_fusion
+    from app.retrieval import SearchTimings, phrase_ranking
 
     timings = SearchTimings()
     n = retriever.candidates
@@ -50,17 +50,13 @@ def candidate_rows(retriever: Any, question: str, file_of: dict[str, str]) -> li
     lexical = [h.chunk for h in hits]
     bm25 = {h.chunk.chunk_id: h.score for h in hits}
     named = retriever.named(question, timings)
+    fused = {c.chunk_id: score for c, score in retriever.fuse(question, dense, lexical, named)}
     by_id = {c.chunk_id: c for c in [*lexical, *dense]}
     similarity.update(retriever._similarities(
         vector, {i for i in by_id if i not in similarity}))
     phrase = phrase_ranking(question, list(by_id.values()))
     ranks = [{c.chunk_id: r for r, c in enumerate(ranking, start=1)}
              for ranking in (dense, lexical, phrase)]
-    fused = reciprocal_rank_fusion(
-        [[c.chunk_id for c in ranking] for ranking in (dense, lexical, phrase)],
-        [retriever.dense_weight, retriever.lexical_weight, retriever.phrase_weight],
-        k=retriever.rrf_k)
-    boost = document_boost(named, retriever.document_weight, retriever.rrf_k)
     best_cosine = max(similarity.values(), default=0.0)
     best_bm25 = max(bm25.values(), default=0.0) or 1.0
     best_named = max(named.values(), default=0.0) or 1.0
@@ -75,7 +71,7 @@ def candidate_rows(retriever: Any, question: str, file_of: dict[str, str]) -> li
                         1 / (10 + ranks[1].get(chunk_id, 100)),
                         1 / (10 + ranks[2].get(chunk_id, 100)),
                         named.get(cand.doc_id, 0.0) / best_named,
-                        fused.get(chunk_id, 0.0) + boost.get(cand.doc_id, 0.0)],
+                        fused[chunk_id]],
         })
     return rows
 
