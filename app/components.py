@@ -60,6 +60,7 @@ def retriever_over(settings: Settings, store: VectorStore, registry: Registry,
         phrase_weight=settings.phrase_weight,
         rrf_k=settings.rrf_k,
         document_weight=settings.document_weight,
+        topic_weight=settings.topic_weight,
     )
 
 

@@ -285,6 +285,22 @@ def named_documents(db: sqlite3.Connection, text: str) -> dict[str, float]:
     return {doc_id: -float(score) for doc_id, rowid, score in scores if rowid in rowids}
 
 
+def topical_documents(db: sqlite3.Connection, text: str, limit: int) -> list[str]:
+    """The ``limit`` documents whose whole text matches the query's words best (BM25), best
+    first: what the question is about, where no single passage says it. One row per document,
+    so the cost follows the number of documents, not of chunks."""
+    expression = match_expression(text)
+    if expression is None:
+        return []
+    return [r[0] for r in db.execute(
+        "SELECT d.doc_id FROM ("
+        "SELECT rowid, bm25(doc_terms_fts, 0.0, 1.0) AS rank FROM doc_terms_fts "
+        "WHERE doc_terms_fts MATCH ? ORDER BY rank LIMIT ?"
+        ") AS ranked JOIN doc_terms d ON d.rowid = ranked.rowid ORDER BY ranked.rank",
+        (f"body : ({expression})", limit),
+    )]
+
+
 def chunk_counts(db: sqlite3.Connection) -> dict[str, int]:
     return dict(db.execute("SELECT doc_id, COUNT(*) FROM chunks GROUP BY doc_id").fetchall())
 

@@ -273,6 +273,9 @@ class Registry:
     def named_documents(self, text: str) -> dict[str, float]:
         return lexical.named_documents(self._db, text)
 
+    def topical_documents(self, text: str, limit: int) -> list[str]:
+        return lexical.topical_documents(self._db, text, limit)
+
     def documents_without_terms(self) -> set[str]:
         """Indexed documents with text that the document-level keyword index lacks (indexes
         from before it existed); a document without chunks has no row there by design."""

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     document_weight: float = Field(
         1.0, ge=0, description="Weight of the documents a question names (company, paper title) "
         "in fusion; 0 turns the document boost off.")
+    topic_weight: float = Field(
+        0.5, ge=0, description="Weight of the documents whose whole text matches the question "
+        "best (BM25) in fusion; 0 turns it off.")
     llm_backend: Literal["auto", "ollama", "llamacpp"] = Field(
         "auto", description="'ollama', 'llamacpp' (embedded) or 'auto': Ollama when it answers and "
         "has the model, otherwise embedded."

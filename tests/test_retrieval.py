@@ -97,6 +97,43 @@ def test_a_question_naming_a_company_finds_that_company_s_filing(tmp_path, inges
     assert [ingestor.registry.document(d).name for d in named] == ["filing-1.pdf"]
 
 
+def _outbreak_reports(folder: Path) -> None:
+    """Reports whose finding pages word a result alike without saying what it is about. Only
+    report A is about the virus the question names; six surveillance reports are about viruses
+    in general; report B, about freight, words its finding closest to the question. No cover
+    names the virus, so the question names no document."""
+    cover = prose("governance", 24)
+    write_pdf(folder / "report-a.pdf", [
+        cover, *(prose("zebra virus", 8) for _ in range(3)),
+        "The incubation period was five days in most patients. " + prose("logistics", 4)])
+    write_pdf(folder / "report-b.pdf", [
+        cover, *(prose("rail freight", 8) for _ in range(3)),
+        "The incubation period of the virus was nine days in most patients. "
+        + prose("logistics", 4)])
+    for i in range(6):
+        write_pdf(folder / f"surveillance-{i}.pdf",
+                  [cover, prose(f"virus incubation period surveillance {i}", 8)])
+
+
+def test_the_document_a_question_is_about_lifts_its_passage_over_a_closer_worded_one(tmp_path, ingestor):
+    _outbreak_reports(tmp_path)
+    ingestor.ingest([tmp_path])
+    question = "What is the incubation period of the zebra virus?"
+    assert ingestor.registry.named_documents(question) == {}
+
+    assert [ingestor.registry.document(d).name for d in
+            ingestor.registry.topical_documents(question, 10)][::7] == ["report-a.pdf", "report-b.pdf"]
+
+    def findings(retriever: Retriever) -> list[str]:
+        return [h.file for h in retriever.search(question, 20) if h.page == 4]
+
+    # B's finding is worded closer to the question ("of the virus"). A is first of the eight
+    # documents by topic, B last: at weight 1 that prior outweighs the wording; at the default
+    # 0.5 (chosen on the dev sets) B still wins here by 0.01 of fused score.
+    assert findings(_retriever(ingestor, topic_weight=1.0)) == ["report-a.pdf", "report-b.pdf"]
+    assert findings(_retriever(ingestor, topic_weight=0)) == ["report-b.pdf", "report-a.pdf"]
+
+
 def test_removing_a_document_removes_it_from_the_document_index(tmp_path, ingestor):
     _filings(tmp_path)
     ingestor.ingest([tmp_path])

@@ -1,10 +1,13 @@
 """Pure parts of retrieval and evaluation, on constructed rankings."""
 
+from dataclasses import replace
+
 import pytest
 
 from app.evaluate import bootstrap_interval, hit_at, recall_at, reciprocal_rank
 from app.retrieval import (
     Candidate,
+    Retriever,
     document_boost,
     marked_spans,
     merge_by_page,
@@ -171,6 +174,31 @@ def test_the_year_in_a_mixed_word_picks_the_named_company_s_filing_of_that_year(
     })
     named = lexical.named_documents(db, "What was 3M's FY2018 capital expenditure?")
     assert set(named) == {"3m-2018", "3m-2022"} and named["3m-2018"] > named["3m-2022"]
+
+
+def test_topical_documents_rank_documents_by_their_whole_text():
+    db = _keyword_db({
+        "mers": ("Paper one", ["MERS spreads in camels.", "MERS incubation lasts days.",
+                               "Incubation was measured."]),
+        "flu": ("Paper two", ["Influenza incubation is short.", "Vaccines work."]),
+        "bats": ("Paper three", ["Bats carry many viruses."]),
+    })
+    assert lexical.topical_documents(db, "incubation period of MERS", 10) == ["mers", "flu"]
+    assert lexical.topical_documents(db, "incubation period of MERS", 1) == ["mers"]
+    assert lexical.topical_documents(db, "zebra", 10) == []
+    lexical.delete_document(db, "mers")
+    assert lexical.topical_documents(db, "incubation period of MERS", 10) == ["flu"]
+
+
+def test_the_topical_prior_lifts_the_chunks_of_the_best_matching_documents():
+    retriever = Retriever(None, None, None, phrase_weight=0, document_weight=0, topic_weight=0.5)
+    a, b = _text_candidate("a", "incubation five days"), _text_candidate("b", "incubation nine days")
+    b = replace(b, doc_id="doc-b")
+    # a is first by meaning, b first by keywords: a tie that the document's topic breaks.
+    scores = dict((c.chunk_id, s) for c, s in retriever.fuse("q", [a, b], [b, a], {}, ["doc-b"]))
+    assert scores["b"] - scores["a"] == pytest.approx(0.5 / 11)
+    untouched = dict((c.chunk_id, s) for c, s in retriever.fuse("q", [a, b], [b, a], {}))
+    assert untouched["a"] == pytest.approx(untouched["b"])
 
 
 def test_keyword_query_is_anchored_on_rarer_words_in_a_large_index(monkeypatch):

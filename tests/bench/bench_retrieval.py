@@ -102,30 +102,53 @@ def build_replicated(source: Path, target: Path, chunks_wanted: int, embedder) -
 
 
 def measure(data_dir: Path, embedder, questions: list[str], k: int) -> dict:
+    """Per-stage latency of the default search, and side by side (alternating per question, order
+    swapped every other one) the same search without the topical prior."""
     from app.components import open_retriever
+    from app.retrieval import TOPICAL_DOCUMENTS
     from ingest.settings import Settings
 
     retriever = open_retriever(Settings(data_dir=data_dir), embedder)
+    plain = open_retriever(Settings(data_dir=data_dir, topic_weight=0), embedder)
     for q in questions[:10]:  # warm caches, as a running app would be
         retriever.search(q, k)
-    totals, embed, dense, lexical, documents, fuse = [], [], [], [], [], []
-    for q in questions:
+        plain.search(q, k)
+    totals, embed, dense, lexical, documents, fuse, topics, without_topics = ([] for _ in range(8))
+
+    def timed(searcher, q: str) -> float:
+        started = time.perf_counter()
+        searcher.search(q, k)
+        return (time.perf_counter() - started) * 1000 - searcher.last_timings.embed_ms
+
+    for i, q in enumerate(questions):
+        if i % 2:
+            without_topics.append(timed(plain, q))
         started = time.perf_counter()
         retriever.search(q, k)
         totals.append((time.perf_counter() - started) * 1000)
+        if not i % 2:
+            without_topics.append(timed(plain, q))
         t = retriever.last_timings
         embed.append(t.embed_ms)
         dense.append(t.dense_ms)
         lexical.append(t.lexical_ms)
         documents.append(t.documents_ms)
         fuse.append(t.fuse_ms)
+        started = time.perf_counter()
+        retriever.registry.topical_documents(q, TOPICAL_DOCUMENTS)
+        topics.append((time.perf_counter() - started) * 1000)
+
     def stats(values: list[float]) -> dict:
         return {"p50": statistics.median(values), "p95": percentile(values, 0.95)}
     without_embedding = [t - e for t, e in zip(totals, embed, strict=True)]
     return {"queries": len(questions), "total_ms": stats(totals),
             "without_query_embedding_ms": stats(without_embedding),
             "embed_ms": stats(embed), "dense_ms": stats(dense), "lexical_ms": stats(lexical),
-            "documents_ms": stats(documents), "fuse_ms": stats(fuse)}
+            "documents_ms": stats(documents), "topical_documents_ms": stats(topics),
+            "fuse_ms": stats(fuse),
+            "without_topical_prior_ms": stats(without_topics),
+            "median_ratio_with_over_without_prior": statistics.median(
+                w / o for w, o in zip(without_embedding, without_topics, strict=True) if o > 0)}
 
 
 # The keyword queries before the cost bound (kept here only to measure against, side by side):
