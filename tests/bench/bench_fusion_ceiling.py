@@ -50,13 +50,16 @@ def document_centroids(store: Any) -> tuple[list[str], Any]:
     """Each document's mean chunk vector, normalised (rows in the order of the returned ids)."""
     import numpy as np
 
-    got = store.collection.get(include=["embeddings", "metadatas"])
-    doc_ids = sorted({str(m["doc_id"]) for m in got["metadatas"]})
-    row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
-    sums = np.zeros((len(doc_ids), len(got["embeddings"][0])), dtype=np.float32)
-    for vector, meta in zip(got["embeddings"], got["metadatas"], strict=True):
-        sums[row[str(meta["doc_id"])]] += vector
-    return doc_ids, sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    sums: dict[str, Any] = {}
+    total = store.count()
+    for offset in range(0, total, 5000):  # one get of 80k rows exceeds SQLite's variable limit
+        got = store.collection.get(include=["embeddings", "metadatas"], offset=offset, limit=5000)
+        for vector, meta in zip(got["embeddings"], got["metadatas"], strict=True):
+            doc_id = str(meta["doc_id"])
+            sums[doc_id] = sums.get(doc_id, 0.0) + np.asarray(vector, dtype=np.float32)
+    doc_ids = sorted(sums)
+    matrix = np.array([sums[d] for d in doc_ids])
+    return doc_ids, matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
 def centroid_ranks(vector: Any, centroids: tuple[list[str], Any]) -> dict[str, int]:
