@@ -272,7 +272,7 @@ class Retriever:
 
         The topical prior helps where the passage alone cannot tell documents apart: filings
         that word a page alike but only one of which is about what the question asks (docugami
-        hit@4 0.926 -> 0.959 at weight 0.5, covidqa 0.824 -> 0.827; docs/BENCHMARKS.md)."""
+        hit@4 0.926 -> 0.959 at weight 0.5, covidqa 0.825 -> 0.827; docs/BENCHMARKS.md)."""
         by_id = {c.chunk_id: c for c in [*lexical, *dense]}
         phrase = phrase_ranking(query, list(by_id.values())) if self.phrase_weight > 0 else []
         fused = reciprocal_rank_fusion(

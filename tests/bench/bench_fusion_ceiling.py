@@ -74,7 +74,7 @@ def candidate_rows(retriever: Any, question: str, file_of: dict[str, str],
     document-level ones."""
     import numpy as np
 
-    from app.retrieval import SearchTimings, phrase_ranking
+    from app.retrieval import SearchTimings, phrase_ranking, reciprocal_rank_fusion
 
     timings = SearchTimings()
     n = retriever.candidates
@@ -84,9 +84,13 @@ def candidate_rows(retriever: Any, question: str, file_of: dict[str, str],
     lexical = [h.chunk for h in hits]
     bm25 = {h.chunk.chunk_id: h.score for h in hits}
     named = retriever.named(question, timings)
-    # Fusion without the topical prior: the prior is studied as a signal of its own below.
+    # "fused" leaves the topical prior out: the prior is studied as a signal of its own below,
+    # and "shipped" is what `search` ranks by.
     fused = {c.chunk_id: score for c, score in retriever.fuse(question, dense, lexical, named)}
-    topics = {d: r for r, d in enumerate(retriever.topics(question, timings), start=1)}
+    topics = retriever.topics(question, timings)
+    shipped = {c.chunk_id: score
+               for c, score in retriever.fuse(question, dense, lexical, named, topics)}
+    topic_rr = reciprocal_rank_fusion([topics], k=retriever.rrf_k)
     by_id = {c.chunk_id: c for c in [*lexical, *dense]}
     similarity.update(retriever._similarities(
         vector, {i for i in by_id if i not in similarity}))
@@ -103,6 +107,7 @@ def candidate_rows(retriever: Any, question: str, file_of: dict[str, str],
         cosine = similarity.get(chunk_id, 0.0)
         rows.append({
             "file": file_of.get(cand.doc_id, ""), "page": cand.page,
+            "shipped": shipped[chunk_id],
             "signals": [cosine, cosine - best_cosine,
                         1 / (10 + ranks[0].get(chunk_id, 100)),
                         bm25.get(chunk_id, 0.0) / best_bm25,
@@ -110,7 +115,7 @@ def candidate_rows(retriever: Any, question: str, file_of: dict[str, str],
                         1 / (10 + ranks[2].get(chunk_id, 100)),
                         named.get(cand.doc_id, 0.0) / best_named,
                         fused[chunk_id],
-                        1 / (k + topics[cand.doc_id]) if cand.doc_id in topics else 0.0,
+                        topic_rr.get(cand.doc_id, 0.0),
                         1 / (k + by_cosine[cand.doc_id])],
         })
     return rows
@@ -216,7 +221,7 @@ def main() -> None:
         return [gold_rank(it["rows"], scored, it["gold"], it["document_level"])
                 if it["rows"] else None for it, scored in zip(items, scores, strict=True)]
 
-    shipped_scores = scores_with_prior(len(SIGNALS), retriever.topic_weight)
+    shipped_scores = [[r["shipped"] for r in it["rows"]] for it in items]
     shipped = gold_ranks(shipped_scores)
     report = {
         "questions": len(items),
