@@ -14,7 +14,7 @@ from ingest.settings import Settings
 from ingest.store import VectorStore, open_client
 
 if TYPE_CHECKING:
-    from app.chain import RagChain
+    from app.answer.chain import RagChain
 
 
 def open_registry(settings: Settings) -> Registry:
@@ -81,8 +81,8 @@ def open_chain(settings: Settings, on_status: Callable[[str], None] = lambda _: 
                embedder: Embedder | None = None, retriever: Any = None) -> RagChain:
     """Retriever (anything with ``search(query, k)``; by default one over the settings' index)
     + the LLM backend the settings choose, composed into the answering chain."""
-    from app.chain import RagChain
-    from app.llm import open_llm
+    from app.answer.chain import RagChain
+    from app.llm.backends import open_llm
 
     retriever = retriever or open_retriever(settings, embedder)
     return RagChain(retriever, open_llm(settings, on_status), k=settings.top_k,

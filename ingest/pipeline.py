@@ -3,166 +3,46 @@
 Order of writes for a new document (what makes a SIGKILL at any point repairable):
 registry row ``indexing`` -> vectors (deterministic ids) -> registry ``indexed`` + path, in one
 transaction. ``repair`` deletes the vectors of anything still ``indexing`` or ``removing``.
-Parsing runs in a producer thread so pypdf (pure Python) overlaps with embedding (torch releases
-the GIL); the main thread owns every write.
+Parsing runs in a producer thread so pypdf (pure Python, in its worker process) overlaps with
+embedding (torch releases the GIL); the main thread owns every write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import os
 import queue
-import stat
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from ingest.chunking import (
-    CONTEXT_RECIPE,
-    MIN_CHUNK_WORD_CHARS,
-    chunk_pages,
-    document_context,
-    document_opening,
-    indexed_text,
-)
-from ingest.clean import clean_pages
+from ingest.chunking import CONTEXT_RECIPE, document_context, document_opening, indexed_text
+from ingest.discovery import discover, os_reason, read_stable
 from ingest.embed import Embedder
-from ingest.errors import DocumentNotFound, FileChanging, LocalragError, NoTextLayer, UnreadablePdf
+from ingest.errors import DocumentNotFound, LocalragError
 from ingest.lexical import LexicalRow, StoredChunk
-from ingest.models import Chunk, Page
-from ingest.pdf import read_pdf
+from ingest.models import Chunk
+from ingest.parsing import ParseWorker
 from ingest.registry import FAILED, INDEXED, Document, PathEntry, Registry
+from ingest.results import (
+    DUPLICATE,
+    FAILED_OUTCOME,
+    INDEXED_OUTCOME,
+    RENAMED,
+    UNCHANGED,
+    FileResult,
+    NullProgress,
+    Progress,
+    RepairReport,
+)
 from ingest.store import VectorStore, chunk_id
 
 log = logging.getLogger(__name__)
 
-INDEXED_OUTCOME, UNCHANGED, DUPLICATE, RENAMED, FAILED_OUTCOME = (
-    "indexed", "unchanged", "duplicate", "renamed", "failed",
-)
-_IGNORED_PREFIXES = (".", "~$")
-_IGNORED_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
 # Parsed documents waiting for the embedder: bounds memory while keeping the embedder fed.
 _QUEUE_DEPTH = 3
-# Address space of the parse worker: a hostile or enormous PDF fails alone instead of swapping
-# the machine. The largest real filing here (549 pages) needs a small fraction of it.
-PARSE_MEMORY_LIMIT = 4 << 30
-
-
-def _start_worker() -> None:
-    """Cap the parse worker's memory, and end it with its parent.
-
-    A worker outlives a SIGKILLed parent (its task queue holds a write end of its own pipe, so
-    it never sees end-of-file) and would sit there for good, holding the parent's stdout; the
-    parent's sentinel pipe does close, so a thread blocked on it notices at no cost.
-    """
-    import multiprocessing
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY_LIMIT, PARSE_MEMORY_LIMIT))
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        def exit_with_parent() -> None:
-            parent.join()
-            os._exit(1)
-
-        threading.Thread(target=exit_with_parent, name="localrag-parent-watch", daemon=True).start()
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What happened to one file."""
-
-    path: str
-    outcome: str
-    doc_id: str | None = None
-    pages: int = 0
-    chunks: int = 0
-    empty_pages: int = 0
-    problems: tuple[str, ...] = ()
-    reason: str | None = None
-    size: int = 0
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome == FAILED_OUTCOME
-
-
-@dataclass
-class RepairReport:
-    removed_incomplete: list[str] = field(default_factory=list)
-    removed_orphan_chunks: int = 0
-    dropped_damaged: list[str] = field(default_factory=list)
-    rebuilt_lexical: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.removed_incomplete or self.removed_orphan_chunks or self.dropped_damaged
-                    or self.rebuilt_lexical)
-
-
-class Progress(Protocol):
-    def start(self, files: int, total_bytes: int) -> None: ...
-    def parsed(self, path: str, pages: int) -> None: ...
-    def embedded(self, chunks: int) -> None: ...
-    def done(self, result: FileResult) -> None: ...
-
-
-class NullProgress:
-    def start(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def parsed(self, path: str, pages: int) -> None:
-        pass
-
-    def embedded(self, chunks: int) -> None:
-        pass
-
-    def done(self, result: FileResult) -> None:
-        pass
-
-
-# -- discovery (pure-ish: reads directory listings only) ---------------------------------------
-def is_temporary_name(name: str) -> bool:
-    """An editor's temp or lock file, a hidden file or a partial download."""
-    return name.startswith(_IGNORED_PREFIXES) or name.lower().endswith(_IGNORED_SUFFIXES)
-
-
-def is_candidate_name(name: str) -> bool:
-    """PDF by name, and not an editor temp file or a partial download."""
-    return not is_temporary_name(name) and name.lower().endswith(".pdf")
-
-
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileResult], int]:
-    """Expand files and folders (recursively) into PDF files to consider.
-
-    Returns the files (absolute, de-duplicated, in a stable order), failures for arguments that do
-    not exist, and how many non-PDF files inside folders were skipped. A file named explicitly is
-    taken whatever its name: its content decides.
-    """
-    found: dict[str, Path] = {}
-    failures: list[FileResult] = []
-    skipped = 0
-    for arg in paths:
-        path = Path(os.path.abspath(arg))
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if is_candidate_name(name):
-                        found.setdefault(os.path.join(root, name), Path(root, name))
-                    else:
-                        skipped += 1
-        elif path.exists():
-            found.setdefault(str(path), path)
-        else:
-            failures.append(FileResult(str(path), FAILED_OUTCOME, reason="no such file or folder"))
-    return list(found.values()), failures, skipped
 
 
 # -- per-file preparation (runs in the producer thread; no registry or store writes) -----------
@@ -177,40 +57,6 @@ class _Prepared:
     error: str | None = None
     known: bool = False
     known_failure: bool = False
-
-
-def read_stable(path: Path) -> tuple[bytes, os.stat_result]:
-    """Read a whole file, refusing one whose size or mtime moves while it is read."""
-    before = path.stat()
-    if not stat.S_ISREG(before.st_mode):
-        raise UnreadablePdf("not a regular file")
-    data = path.read_bytes()
-    after = path.stat()
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(
-        data
-    ) != after.st_size:
-        raise FileChanging("the file changed while it was read: still being copied? try again")
-    return data, after
-
-
-def parse_document(data: bytes, fallback_title: str, chunk_size: int, chunk_overlap: int
-                   ) -> tuple[str, int, list[Chunk], list[int], list[str]]:
-    """Bytes of a PDF to (title, page count, chunks, empty page numbers, problems)."""
-    raw = read_pdf(data, fallback_title)
-    cleaned = clean_pages([page.text for page in raw.pages])
-    pages = [Page(page.number, text) for page, text in zip(raw.pages, cleaned, strict=True)]
-    empty = [p.number for p in pages if sum(ch.isalnum() for ch in p.text) < MIN_CHUNK_WORD_CHARS]
-    total = len(pages)
-    if len(empty) == total:
-        raise NoTextLayer(f"no text on any of its {total} pages: scanned? OCR not available")
-    problems = []
-    if raw.unreadable_pages:
-        problems.append(f"{len(raw.unreadable_pages)} of {total} pages could not be read")
-    scanned = len(empty) - len(raw.unreadable_pages)
-    if scanned > 0:
-        problems.append(f"{scanned} of {total} pages have no text: scanned? OCR not available")
-    chunks = chunk_pages(pages, chunk_size, chunk_overlap)
-    return raw.title, total, chunks, empty, problems
 
 
 class Ingestor:
@@ -233,45 +79,13 @@ class Ingestor:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.embed_batch_size = embed_batch_size
-        self.parse_in_process = parse_in_process
         self.embed_context = embed_context
-        self._pool: ProcessPoolExecutor | None = None
+        self.parser = ParseWorker(chunk_size, chunk_overlap, parse_in_process)
         if registry.meta("context_recipe") is None and not registry.documents(INDEXED):
             registry.set_meta("context_recipe", CONTEXT_RECIPE)  # a new index: current recipe
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-
-    def _parse(self, data: bytes, fallback_title: str
-               ) -> tuple[str, int, list[Chunk], list[int], list[str]]:
-        """Parse in a worker process: pypdf is pure Python and would hold the GIL the embedder
-        needs between its torch calls; in a process it only competes for a core."""
-        if not self.parse_in_process:
-            return parse_document(data, fallback_title, self.chunk_size, self.chunk_overlap)
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
-            )
-        try:
-            future = self._pool.submit(parse_document, data, fallback_title, self.chunk_size,
-                                       self.chunk_overlap)
-        except RuntimeError:
-            # A script without an `if __name__ == "__main__"` guard cannot spawn workers.
-            log.warning("cannot start a parse worker here; parsing in this process instead")
-            self.close()
-            self.parse_in_process = False
-            return parse_document(data, fallback_title, self.chunk_size, self.chunk_overlap)
-        try:
-            return future.result()
-        except BrokenProcessPool as err:
-            self._pool = None  # the next file gets a fresh worker
-            raise UnreadablePdf("the PDF reader crashed on this file: damaged or too large") from err
-        except MemoryError as err:
-            raise UnreadablePdf(
-                f"too large to read within {PARSE_MEMORY_LIMIT >> 30} GiB of memory"
-            ) from err
+        self.parser.close()
 
     # -- repair --------------------------------------------------------------------------------
     def repair(self) -> RepairReport:
@@ -363,7 +177,7 @@ class Ingestor:
         try:
             st = path.stat()
         except OSError as err:
-            return FileResult(str(path), FAILED_OUTCOME, reason=_os_reason(err))
+            return FileResult(str(path), FAILED_OUTCOME, reason=os_reason(err))
         entry = self.registry.path_entry(str(path))
         if entry is None or (entry.size, entry.mtime_ns) != (st.st_size, st.st_mtime_ns):
             return st
@@ -416,7 +230,7 @@ class Ingestor:
         try:
             data, st = read_stable(path)
         except OSError as err:
-            return _Prepared(None, error=_os_reason(err))
+            return _Prepared(None, error=os_reason(err))
         except LocalragError as err:
             return _Prepared(None, error=str(err))
         doc_id = hashlib.sha256(data).hexdigest()
@@ -428,7 +242,7 @@ class Ingestor:
                              known_failure=True)
         seen.add(doc_id)
         try:
-            title, pages, chunks, empty, problems = self._parse(data, path.stem)
+            title, pages, chunks, empty, problems = self.parser.parse(data, path.stem)
         except LocalragError as err:
             return _Prepared(entry, error=str(err))
         except Exception as err:  # a parser bug on one file must not stop the others
@@ -559,13 +373,4 @@ def _doc_result(path: str, outcome: str, doc: Document, reason: str | None = Non
     return FileResult(path, outcome, doc.doc_id, doc.pages, doc.chunks, doc.empty_pages,
                       doc.problems, reason=reason, size=doc.size)
 
-
-def _os_reason(err: OSError) -> str:
-    if isinstance(err, PermissionError):
-        return "permission denied: the file is not readable by this user"
-    if isinstance(err, FileNotFoundError):
-        return "no such file or folder (moved or deleted while ingesting?)"
-    if isinstance(err, IsADirectoryError):
-        return "is a folder"
-    return f"could not read: {err.strerror or err}"
 

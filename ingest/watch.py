@@ -14,6 +14,10 @@ decides what to do and calls back, so the owner of the index does every write:
 On start the folders are reconciled with the registry (the same queue, fed by a walk), so
 changes made while nothing was watching are applied and restarting is always safe. Only paths
 inside the watched folders are ever forgotten: documents ingested from elsewhere stay.
+
+Over 400 lines because the event handlers, the settling queue, deferred deletions and the
+start-up reconciliation share one lock and one pending map: split apart they would pass that
+state between modules.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.discovery import is_candidate_name, is_temporary_name
 from ingest.errors import LocalragError
-from ingest.pipeline import FileResult, NullProgress, Progress, is_candidate_name, is_temporary_name
 from ingest.registry import Registry
+from ingest.results import FileResult, NullProgress, Progress
 
 log = logging.getLogger(__name__)
 

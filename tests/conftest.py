@@ -89,7 +89,7 @@ def stored(ingestor) -> dict:
 @pytest.fixture(scope="session")
 def test_gguf():
     """Path of a catalog model installed in the repository's data/models by `make test`."""
-    from app.model_catalog import find_model
+    from app.llm.catalog import find_model
 
     def path(name: str) -> Path:
         model = find_model(name)

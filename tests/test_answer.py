@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pdfgen import prose, write_pdf
 
-from app.prompting import REFUSAL
+from app.answer.prompting import REFUSAL
 from ingest.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ def test_question_about_something_absent_says_so(chain):
 
 
 def test_follow_up_is_rewritten_from_the_conversation(chain):
-    from app.chain import Conversation
+    from app.answer.chain import Conversation
 
     conversation = Conversation(chain)
     first = [e for e in conversation.stream("Who got the dredging contract?")][-1].answer
@@ -102,7 +102,7 @@ def test_self_contained_question_skips_the_rewrite(chain):
 
 
 def test_small_window_is_packed_and_reported_never_cut_silently(chain, monkeypatch):
-    from app.chain import ContextTooSmall
+    from app.answer.chain import ContextTooSmall
 
     monkeypatch.setattr(chain.llm, "num_ctx", 1000)
     answer = chain.answer("Which company was awarded the dredging contract?")

@@ -271,7 +271,7 @@ MSFT = SHARED_EVAL / "docugami_sec10q" / "pdfs"
 @pytest.mark.skipif(not MSFT.is_dir(), reason="shared evaluation data not present")
 @pytest.mark.parametrize("name", ["2023 Q1 MSFT.pdf", "2023 Q2 MSFT.pdf"])
 def test_filings_beyond_pypdf_default_limits_are_read(name):
-    from ingest.pipeline import parse_document
+    from ingest.parsing import parse_document
 
     data = (MSFT / name).read_bytes()
     _, pages, chunks, empty, _ = parse_document(data, name, 1000, 150)
@@ -290,7 +290,7 @@ def test_a_crashed_parse_worker_costs_one_file_only(tmp_path, ingestor):
     def kill_worker_while_parsing() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            pool = ingestor._pool
+            pool = ingestor.parser._pool
             if pool is not None and pool._processes:
                 time.sleep(0.5)
                 for pid in list(pool._processes):

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.answer_metrics import contains, numbers_in, numeric_match, token_f1, token_recall
-from app.modelfile import PARAMETER_TYPES, ModelfileError, parse_modelfile, read_modelfile
-from app.ollama_admin import create_request
-from app.prompting import (
+from app.answer.prompting import (
     CitationFilter,
     Source,
     clean_rewrite,
@@ -18,6 +15,9 @@ from app.prompting import (
     pack_prompt,
     resolve_citations,
 )
+from app.eval.metrics import contains, numbers_in, numeric_match, token_f1, token_recall
+from app.llm.modelfile import PARAMETER_TYPES, ModelfileError, parse_modelfile, read_modelfile
+from app.llm.ollama_admin import create_request
 
 MODELFILES = sorted((Path(__file__).resolve().parents[1] / "modelfiles").glob("*.Modelfile"))
 
@@ -169,7 +169,7 @@ def test_answer_metrics_on_hand_checked_cases():
 
 
 def test_focus_keeps_the_part_of_a_long_passage_that_matches_the_question():
-    from app.prompting import focus
+    from app.answer.prompting import focus
 
     filler = "The committee met again and discussed the agenda at length. " * 30
     text = filler + "The dredging contract went to Meridian Marine for 4.7 million euros. " + filler

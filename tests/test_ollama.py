@@ -14,7 +14,7 @@ from conftest import free_port
 from ollama_stub import OllamaStub
 from pdfgen import prose, write_pdf
 
-from app.llm import LLMError, choose_backend, open_llm
+from app.llm.backends import LLMError, choose_backend, open_llm
 from ingest.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,14 +26,14 @@ class Recorder:
 
 
 def test_handed_over_ingest_and_remove(tmp_path, monkeypatch, embedder):
-    from app.library import Library
-    from app.owner_api import (
+    from app.owner.api import (
         Owner,
         find_owner,
         ingest_via_owner,
         remove_via_owner,
         start_owner_api,
     )
+    from app.owner.library import Library
     from ingest.errors import DocumentNotFound, LocalragError
     from ingest.settings import Settings
 

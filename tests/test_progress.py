@@ -1,7 +1,7 @@
 import io
 
-from app.progress import TerminalProgress
-from ingest.pipeline import FileResult
+from app.cli.progress import TerminalProgress
+from ingest.results import FileResult
 
 
 def test_live_line_shows_files_rates_and_eta():

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from app.evaluate import bootstrap_interval, hit_at, recall_at, reciprocal_rank
+from app.eval.retrieval import bootstrap_interval, hit_at, recall_at, reciprocal_rank
 from app.retrieval import (
     Candidate,
     Retriever,

@@ -6,11 +6,11 @@ import click
 import pytest
 from pdfgen import pdf_bytes, prose, write_pdf
 
-from app.cli_serve import check_exposure
-from app.page_image import render_page
-from app.prompting import Source
-from app.ui_render import answer_markdown, escape_markdown, sources_html
-from app.uploads import UploadRejected, safe_name, store_upload
+from app.answer.prompting import Source
+from app.cli.serve import check_exposure
+from app.ui.page_image import render_page
+from app.ui.render import answer_markdown, escape_markdown, sources_html
+from app.ui.uploads import UploadRejected, safe_name, store_upload
 
 HOSTILE = ("<script>alert(1)</script> ![x](http://203.0.113.9/p.png) [go](javascript:alert(2)) "
            "<img src=x onerror=alert(3)>")

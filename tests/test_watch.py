@@ -29,7 +29,7 @@ def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 90) -> 
 
 
 def expected_chunks(path: Path) -> int:
-    from ingest.pipeline import parse_document
+    from ingest.parsing import parse_document
 
     return len(parse_document(path.read_bytes(), path.stem, 600, 100)[2])
 
@@ -50,8 +50,8 @@ class Rig:
         self.activity: list[str] = []
 
     def start(self) -> Rig:
-        from app.library import Library
-        from app.watching import start_watcher
+        from app.owner.library import Library
+        from app.owner.watch_folder import start_watcher
 
         self.library = Library(self.settings, embedder=self.embedder)
         self.library.on_activity(self.activity.append)
@@ -212,7 +212,7 @@ def test_restart_applies_the_changes_made_while_stopped(rig):
 
 
 def test_documents_ingested_from_elsewhere_are_never_removed(rig, tmp_path):
-    from app.library import Library
+    from app.owner.library import Library
 
     outside = tmp_path / "elsewhere"
     kept = write_pdf(outside / "contract.pdf", [prose("contract terms")])

@@ -10,7 +10,7 @@
     (median chain TTFT - median raw TTFT) / median raw TTFT.
 (b) Answer quality and latency of each embedded catalog model on the first N non-context-dependent
     covidqa dev questions, through the full chain, models interleaved question by question (order
-    rotated), scored by app.evaluate_answers.evaluate_answers.
+    rotated), scored by app.eval.answers.evaluate_answers.
 
 Needs the covidqa evaluation index (`localrag eval ../shared/eval/covidqa/questions_dev.jsonl`).
 
@@ -63,7 +63,7 @@ def eval_index_settings() -> Any:
 
 
 def load_dev_questions(limit: int) -> list[Any]:
-    from app.evaluate import load_questions
+    from app.eval.retrieval import load_questions
 
     return [q for q in load_questions(QUESTIONS) if not q.context_dependent][:limit]
 
@@ -73,7 +73,7 @@ def load_dev_questions(limit: int) -> list[Any]:
 
 def prepared_messages(chain: Any, question: str) -> list[tuple[str, str]] | None:
     """The messages the chain sends for ``question`` (None when retrieval finds nothing)."""
-    from app.chain import Answer
+    from app.answer.chain import Answer
 
     state = chain.prepare.invoke({"answer": Answer(question, question), "history": []})
     return state.get("messages")
@@ -215,7 +215,7 @@ def open_model_chains(index_settings: Any, embedder: Any, names: list[str]) -> d
     """One chain per catalog model. The GGUF is given by its path in the user's data/models: a
     catalog name would resolve under the eval index's data dir and be installed a second time."""
     from app.components import open_chain
-    from app.model_catalog import find_model
+    from app.llm.catalog import find_model
 
     def settings(name: str) -> Any:
         return index_settings.model_copy(update={"gguf": str(find_model(name).path(MODELS_DIR))})
@@ -238,7 +238,7 @@ def answer_interleaved(chains: dict[str, Any], questions: list[Any]) -> dict[str
 
 
 def score_models(questions: list[Any], answers: dict[str, list[Any]]) -> dict[str, Any]:
-    from app.evaluate_answers import evaluate_answers
+    from app.eval.answers import evaluate_answers
 
     results = {}
     for name, given in answers.items():

@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from app.components import eval_settings, open_embedder, open_retriever
-    from app.evaluate import load_questions
+    from app.eval.retrieval import load_questions
     from ingest.settings import Settings
 
     settings = Settings()

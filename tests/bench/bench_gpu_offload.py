@@ -1,4 +1,4 @@
-"""GPU offload benchmark: the embedded backend (llama.cpp through `app.llm.open_llm`, the path
+"""GPU offload benchmark: the embedded backend (llama.cpp through `app.llm.backends.open_llm`, the path
 `localrag serve` and `ask` use) with every layer on the CPU and with the Modelfile's offload.
 
 For each `--layers` value the backend is opened exactly as the app opens it (settings ->
@@ -73,7 +73,7 @@ def messages(backend: Any, prompt_tokens: int) -> list[tuple[str, str]]:
 
 
 def measure(gguf: str, layers: int, rounds: int, prompt_tokens: int) -> dict[str, Any]:
-    from app.llm import open_llm
+    from app.llm.backends import open_llm
     from ingest.settings import Settings
 
     settings = Settings(llm_backend="llamacpp", gguf=gguf, gpu_layers=layers)

@@ -58,7 +58,7 @@ def bench_localrag(pdfs: list[Path], folder: Path, embedder, work: Path) -> dict
     chunks = sum(r.chunks for r in indexed)
     texts = ingestor.store.collection.get(include=["documents"])["documents"]
     pure = _median_time(lambda: embedder.embed(texts), 1)
-    from ingest.pipeline import parse_document
+    from ingest.parsing import parse_document
 
     parse_alone = _median_time(lambda: [parse_document(p.read_bytes(), p.stem, settings.chunk_size,
                                                        settings.chunk_overlap) for p in pdfs], 1)

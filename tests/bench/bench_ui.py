@@ -106,7 +106,7 @@ def ask_first_token_ms(chain: object, question: str) -> float:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    from app.model_catalog import find_model
+    from app.llm.catalog import find_model
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="qwen2.5-0.5b", help="catalog model")

@@ -43,7 +43,7 @@ def ten_page_pdf(path: Path, token: str) -> Path:
 
 
 def bench_latency(work: Path, stable_s: float, runs: int) -> dict:
-    from app.library import Library
+    from app.owner.library import Library
     from ingest.registry import Registry
     from ingest.settings import Settings
     from ingest.watch import FolderWatcher

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import unicodedata
 from pathlib import Path
 
-from app.checksum import sha256_of
 from ingest.errors import LocalragError
 
 MAX_NAME = 120
+
+
+def sha256_of(path: Path) -> str:
+    """The file's checksum, read in blocks so a large upload never sits in memory at once."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class UploadRejected(LocalragError):

@@ -14,8 +14,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableLambda
 
-from app.llm import ChatBackend
-from app.prompting import (
+from app.answer.prompting import (
     REFUSAL,
     CitationFilter,
     Message,
@@ -30,6 +29,7 @@ from app.prompting import (
     resolve_citations,
     rewrite_messages,
 )
+from app.llm.backends import ChatBackend
 from app.retrieval import Retriever
 from ingest.errors import LocalragError
 

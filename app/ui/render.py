@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from app.prompting import MARKER, Source
+from app.answer.prompting import MARKER, Source
 
 # Every character markdown gives meaning to, so model text is shown as text.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from app.cli_common import settings_of, user_errors
+from app.cli.common import settings_of, user_errors
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -40,9 +40,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, insecure: bool
       localrag serve
       LOCALRAG_UI_AUTH=me:secret localrag serve --host 0.0.0.0
     """
-    from app.library import Library
-    from app.llm import llama_cpp_env
-    from app.ui import CSS, AppState, build_ui, load_ui_settings
+    from app.llm.backends import llama_cpp_env
+    from app.owner.library import Library
+    from app.ui.app import CSS, AppState, build_ui, load_ui_settings
 
     settings = load_ui_settings(settings_of(ctx))
     host = host or settings.ui_host
@@ -74,8 +74,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, insecure: bool
 
 def _start_background(library: Any, settings: Any, no_watch: bool) -> list[Any]:
     """The owner API (so other terminals hand their writes over) and the watch folders."""
-    from app.owner_api import start_owner_api
-    from app.watching import start_watcher
+    from app.owner.api import start_owner_api
+    from app.owner.watch_folder import start_watcher
 
     handles: list[Any] = [start_owner_api(library)]
     if not no_watch:

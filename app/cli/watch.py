@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from app.cli_common import report_repair, settings_of, user_errors
+from app.cli.common import report_repair, settings_of, user_errors
 
 
 @click.command()
@@ -36,9 +36,9 @@ def watch(ctx: click.Context, folders: tuple[Path, ...], stable_s: float | None)
       localrag watch ~/Documents/papers ~/Downloads/contracts
       LOCALRAG_WATCH_DIRS=~/papers:~/contracts localrag watch --stable 5
     """
-    from app.library import Library
-    from app.owner_api import find_owner, start_owner_api
-    from app.watching import start_watcher
+    from app.owner.api import find_owner, start_owner_api
+    from app.owner.library import Library
+    from app.owner.watch_folder import start_watcher
     from ingest.lock import WriterLock
 
     settings = settings_of(ctx)

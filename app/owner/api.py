@@ -31,9 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from app.library import Library
+from app.owner.library import Library
 from ingest.errors import DocumentNotFound, LocalragError
-from ingest.pipeline import FileResult, NullProgress, Progress
+from ingest.results import FileResult, NullProgress, Progress
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.answer_metrics import contains, numbers_share, numeric_match, token_f1, token_recall
-from app.evaluate import Question
+from app.eval.metrics import contains, numbers_share, numeric_match, token_f1, token_recall
+from app.eval.retrieval import Question
 
 ANSWER_METRICS = ("token_recall", "contains", "f1", "numeric_match", "numbers_share")
 

@@ -19,8 +19,8 @@ from app.components import open_embedder, open_ingestor, open_registry, retrieve
 from app.retrieval import Hit
 from ingest.embed import Embedder
 from ingest.lock import WriterLock
-from ingest.pipeline import FileResult, NullProgress, Progress, RepairReport
 from ingest.registry import Document
+from ingest.results import FileResult, NullProgress, Progress, RepairReport
 from ingest.settings import Settings
 
 log = logging.getLogger(__name__)

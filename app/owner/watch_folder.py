@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.components import open_registry
-from app.library import Library
-from ingest.pipeline import FileResult, Progress
+from app.owner.library import Library
 from ingest.registry import Registry
+from ingest.results import FileResult, Progress
 from ingest.watch import FolderWatcher
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.model_catalog import CATALOG, find_model, install, model_for_file
-from app.modelfile import Modelfile, read_modelfile
+from app.llm.catalog import CATALOG, find_model, install, model_for_file
+from app.llm.modelfile import Modelfile, read_modelfile
 from ingest.errors import LocalragError
 from ingest.settings import Settings
 
@@ -274,7 +274,7 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def find_modelfile(path: Path) -> Path:

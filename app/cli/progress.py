@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from ingest.pipeline import FAILED_OUTCOME, INDEXED_OUTCOME, FileResult
+from ingest.results import FAILED_OUTCOME, INDEXED_OUTCOME, FileResult
 
 
 def _duration(seconds: float) -> str:

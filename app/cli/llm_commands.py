@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from app.cli_common import settings_of, user_errors
+from app.cli.common import settings_of, user_errors
 
 
 def _status(message: str) -> None:
@@ -98,7 +98,7 @@ def chat(ctx: click.Context) -> None:
       > Which company filed the report?
       > and what was its revenue in 2022?
     """
-    from app.chain import Conversation
+    from app.answer.chain import Conversation
     from app.components import open_chain
 
     chain = open_chain(settings_of(ctx), on_status=_status)
@@ -132,7 +132,7 @@ def doctor(ctx: click.Context) -> None:
       localrag doctor
     """
     from app.components import open_registry
-    from app.llm import LLMError, open_llm
+    from app.llm.backends import LLMError, open_llm
     from app.offline import OFFLINE_ENV
 
     settings = settings_of(ctx)
@@ -192,9 +192,9 @@ def models(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand:
         return
-    from app.llm import find_modelfile, resolve_gguf
-    from app.model_catalog import CATALOG, installed_state
-    from app.modelfile import read_modelfile
+    from app.llm.backends import find_modelfile, resolve_gguf
+    from app.llm.catalog import CATALOG, installed_state
+    from app.llm.modelfile import read_modelfile
 
     settings = settings_of(ctx)
     current = resolve_gguf(settings, read_modelfile(find_modelfile(settings.modelfile)))
@@ -216,7 +216,7 @@ def models_install(ctx: click.Context, name: str) -> None:
     Example:
       localrag models install qwen2.5-1.5b
     """
-    from app.model_catalog import find_model, install
+    from app.llm.catalog import find_model, install
 
     settings = settings_of(ctx)
     model = find_model(name)
@@ -247,9 +247,9 @@ def model_create(ctx: click.Context, name: str) -> None:
     Example:
       localrag model create localrag-llama3.2-3b
     """
-    from app.llm import find_modelfile
-    from app.modelfile import read_modelfile
-    from app.ollama_admin import create_model
+    from app.llm.backends import find_modelfile
+    from app.llm.modelfile import read_modelfile
+    from app.llm.ollama_admin import create_model
 
     settings = settings_of(ctx)
     path = find_modelfile(settings.modelfile.parent / f"{name}.Modelfile")

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from app.modelfile import Modelfile
+from app.llm.modelfile import Modelfile
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def create_model(url: str, name: str, modelfile: Modelfile,
     ``ollama create`` command to run where Ollama is."""
     import ollama
 
-    from app.llm import ensure_gguf
+    from app.llm.backends import ensure_gguf
 
     client = ollama.Client(host=url, timeout=600)
     try:

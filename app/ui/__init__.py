@@ -1,0 +1,2 @@
+"""The browser app (Gradio): one page class per tab, escaped rendering, page images, uploads.
+May import ``owner``, ``components`` and everything below them; never ``cli``."""

@@ -1,0 +1,63 @@
+"""What an ingest run reports: one result per file, the repair report, and the progress hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+INDEXED_OUTCOME, UNCHANGED, DUPLICATE, RENAMED, FAILED_OUTCOME = (
+    "indexed", "unchanged", "duplicate", "renamed", "failed",
+)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    outcome: str
+    doc_id: str | None = None
+    pages: int = 0
+    chunks: int = 0
+    empty_pages: int = 0
+    problems: tuple[str, ...] = ()
+    reason: str | None = None
+    size: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == FAILED_OUTCOME
+
+
+@dataclass
+class RepairReport:
+    removed_incomplete: list[str] = field(default_factory=list)
+    removed_orphan_chunks: int = 0
+    dropped_damaged: list[str] = field(default_factory=list)
+    rebuilt_lexical: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.removed_incomplete or self.removed_orphan_chunks or self.dropped_damaged
+                    or self.rebuilt_lexical)
+
+
+class Progress(Protocol):
+    def start(self, files: int, total_bytes: int) -> None: ...
+    def parsed(self, path: str, pages: int) -> None: ...
+    def embedded(self, chunks: int) -> None: ...
+    def done(self, result: FileResult) -> None: ...
+
+
+class NullProgress:
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def parsed(self, path: str, pages: int) -> None:
+        pass
+
+    def embedded(self, chunks: int) -> None:
+        pass
+
+    def done(self, result: FileResult) -> None:
+        pass
