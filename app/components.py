@@ -87,4 +87,5 @@ def open_chain(settings: Settings, on_status: Callable[[str], None] = lambda _: 
     retriever = retriever or open_retriever(settings, embedder)
     return RagChain(retriever, open_llm(settings, on_status), k=settings.top_k,
                     relevance_threshold=settings.relevance_threshold,
-                    source_chars=settings.source_chars)
+                    source_chars=settings.source_chars, check_claims=settings.check_claims,
+                    check_answerability=settings.check_answerability)

@@ -285,6 +285,13 @@ class Retriever:
         return [(by_id[i], score + boost.get(by_id[i].doc_id, 0.0) + prior.get(by_id[i].doc_id, 0.0))
                 for i, score in fused.items()]
 
+    def unknown_terms(self, query: str) -> list[str]:
+        """Rare words of ``query`` (not everyday words of the embedding model's vocabulary) that
+        no indexed chunk contains: what the question asks about is not in the library. Everyday
+        words ("summarise", "conclusion") are left out: a small library lacks many of them."""
+        rare = " ".join(w for w in re.findall(r"\w+", query) if not self.embedder.is_common_word(w))
+        return self.registry.unknown_terms(rare) if rare else []
+
     def search(self, query: str, k: int) -> list[Hit]:
         """The ``k`` best passages for ``query`` (at most one per page), best first."""
         timings = SearchTimings()

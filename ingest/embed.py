@@ -44,6 +44,7 @@ class Embedder:
         self.device = device
         self._model: Any = None
         self._lock = threading.Lock()
+        self._vocabulary: frozenset[str] | None = None
 
     @property
     def model(self) -> Any:
@@ -63,6 +64,13 @@ class Embedder:
     @property
     def max_tokens(self) -> int:
         return int(self.model.max_seq_length)
+
+    def is_common_word(self, word: str) -> bool:
+        """Whether ``word`` is a whole entry of the model's word-piece vocabulary: about 30,000
+        everyday words are; rare names, drugs and coined terms are split into pieces."""
+        if self._vocabulary is None:
+            self._vocabulary = frozenset(self.model.tokenizer.get_vocab())
+        return word.lower() in self._vocabulary
 
     def embed(self, texts: Sequence[str]) -> Any:
         """Embed texts as a float32 array of shape (len(texts), dimension)."""

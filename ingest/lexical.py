@@ -193,6 +193,29 @@ def anchored_expression(db: sqlite3.Connection, text: str) -> str | None:
     return f"({full}) AND ({' AND '.join(_quoted(t) for t in pair)})"
 
 
+# A word not found as such is looked up by its first letters (all but the last three, at least
+# five, without a trailing vowel the stemmer would change): "phagocytic" finds "phagocytosis",
+# "Canadian" finds "Canada".
+UNKNOWN_PREFIX_MIN, UNKNOWN_PREFIX_SLACK = 5, 3
+
+
+def unknown_terms(db: sqlite3.Connection, text: str) -> list[str]:
+    """The query's words that no chunk of the index contains, even by their first letters: a
+    question about something the documents never mention. Words with digits are left to the
+    passage check (FTS splits "covid19" unlike the text's "COVID-19")."""
+    unknown = []
+    for term in query_terms(text):
+        if not term.isalpha():
+            continue
+        if _matches(db, "chunks_fts", _quoted(term), 1):
+            continue
+        prefix = term[: max(UNKNOWN_PREFIX_MIN, len(term) - UNKNOWN_PREFIX_SLACK)]
+        prefix = prefix.rstrip("aeiouy") if len(prefix.rstrip("aeiouy")) >= 4 else prefix
+        if _matches(db, "chunks_fts", _quoted(prefix) + " *", 1) == 0:
+            unknown.append(term)
+    return unknown
+
+
 def search(db: sqlite3.Connection, text: str, limit: int) -> list[LexicalHit]:
     """Best ``limit`` chunks by BM25 over the query's words (higher score is better)."""
     expression = anchored_expression(db, text)

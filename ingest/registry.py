@@ -270,6 +270,9 @@ class Registry:
     def lexical_search(self, text: str, limit: int) -> list[LexicalHit]:
         return lexical.search(self._db, text, limit)
 
+    def unknown_terms(self, text: str) -> list[str]:
+        return lexical.unknown_terms(self._db, text)
+
     def named_documents(self, text: str) -> dict[str, float]:
         return lexical.named_documents(self._db, text)
 

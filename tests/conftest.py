@@ -60,6 +60,9 @@ class CountingEmbedder:
         self.texts += len(texts)
         return self.inner.embed(texts)
 
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
 
 @pytest.fixture
 def embedder(shared_embedder) -> CountingEmbedder:

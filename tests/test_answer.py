@@ -65,8 +65,51 @@ def test_known_fact_is_answered_and_cited_to_its_page(chain):
     assert "meridian" in answer.text.lower() and "4.7" in answer.text
     assert not answer.refused and not answer.not_found
     assert ("harbor report.pdf", FACT_PAGE) in [(s.file, s.page) for s in answer.cited]
-    shown = "".join(e.text for e in events if e.kind == "token")
-    assert shown.strip() == answer.text or answer.text in shown  # markers resolved while streaming
+    # Unchecked text never carries a marker; the checked sentences make up the answer.
+    assert not any("[" in e.text for e in events if e.kind == "token")
+    assert " ".join(e.text for e in events if e.kind == "claim") == answer.text
+    supported = [c for c in answer.claims if c.supported and c.checked]
+    assert supported and all(c.evidence is not None for c in supported)
+
+
+def test_sources_come_before_the_first_token(chain):
+    kinds = [e.kind for e in chain.stream("When does the community garden open on Saturdays?")]
+    assert kinds[0] == "sources" and kinds.index("sources") < kinds.index("token")
+    events = list(chain.stream("When does the community garden open on Saturdays?"))
+    first = events[0]
+    assert first.answer.sources[0].file == "garden.pdf"
+    assert first.text.startswith("reading ") and "tokens, ~" in first.text
+
+
+def test_a_guideline_dose_the_papers_lack_is_never_a_cited_number(tmp_path, test_gguf,
+                                                                  shared_embedder):
+    """The issue's case: a paper with a drug's lab results (no dosing), asked for a dose."""
+    import re
+
+    from app.components import open_chain, open_ingestor
+
+    write_pdf(tmp_path / "docs" / "favipiravir lab.pdf", [
+        prose("antiviral screening"),
+        "Favipiravir was tested in vitro against SARS-CoV-2 in Vero E6 cells. The half-maximal "
+        "effective concentration (EC50) was 61.88 micromolar and the drug showed low cytotoxicity. "
+        "Remdesivir and chloroquine were tested in the same assay for comparison. "
+        + prose("cell culture", 3),
+    ], title="In vitro activity of favipiravir")
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="llamacpp",
+                        gguf=str(test_gguf("qwen2.5-0.5b")))
+    ingestor = open_ingestor(settings, shared_embedder)
+    ingestor.ingest([tmp_path / "docs"])
+    ingestor.close()
+    chain = open_chain(settings, embedder=shared_embedder)
+    for question in ("What dose of favipiravir did the 2021 treatment guideline recommend?",
+                     "What is the recommended daily dose of favipiravir in mg/kg?"):
+        answer = chain.answer(question)
+        source_numbers = {n for s in answer.sources for n in re.findall(r"\d+(?:\.\d+)?", s.text)}
+        for claim in answer.claims:
+            if claim.shown:  # shown as a cited fact: every number in it is in its source
+                numbers = set(re.findall(r"\d+(?:\.\d+)?", claim.text))
+                assert numbers <= source_numbers | {"2021"}, (question, claim)
+        assert not any("mg" in c.text.lower() for c in answer.claims if c.shown), answer.text
 
 
 def test_question_about_something_absent_says_so(chain):
@@ -104,6 +147,7 @@ def test_self_contained_question_skips_the_rewrite(chain):
 def test_small_window_is_packed_and_reported_never_cut_silently(chain, monkeypatch):
     from app.answer.chain import ContextTooSmall
 
+    monkeypatch.setattr(chain, "k", 4)
     monkeypatch.setattr(chain.llm, "num_ctx", 1000)
     answer = chain.answer("Which company was awarded the dredging contract?")
     assert answer.left_out  # what did not fit is listed
@@ -154,20 +198,30 @@ def test_eval_scores_answers(config, tmp_path):
     ]
     questions = tmp_path / "questions_dev.jsonl"
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    absent = tmp_path / "absent.jsonl"
+    absent.write_text(json.dumps({"id": "a1", "absent": True, "answer": None, "evidence": [],
+                                  "question": "How much did the Harbor Authority pay for the "
+                                              "lighthouse repairs in 2019?"}) + "\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALRAG_DATA_DIR": str(config.data_dir),
            "LOCALRAG_GGUF": config.gguf, "LOCALRAG_LLM_BACKEND": "llamacpp"}
-    done = _cli("eval", str(questions), "--docs", str(docs), "--answers",
+    done = _cli("eval", str(questions), "--docs", str(docs), "--answers", "--absent", str(absent),
                 "--out", str(tmp_path / "results.jsonl"), env=env)
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in (tmp_path / "results.answers.jsonl").open()]
-    assert [r["id"] for r in records] == ["q1", "q2"]
+    assert [r["id"] for r in records] == ["q1", "a1", "q2"]  # absent ones interleaved
+    assert records[1]["refused"] and records[1]["metrics"] is None
+    records = [records[0], records[2]]
     assert records[0]["metrics"]["token_recall"] == 1.0  # "Meridian Marine" in the answer
     assert records[1]["metrics"]["numeric_match"] == 1.0
     assert ["harbor report.pdf", 1] in records[0]["cited"]
+    assert records[0]["citations_on_gold"] >= 1 and records[0]["claims"]
     summary = json.loads((tmp_path / "results.answers.summary.json").read_text())
-    assert summary["answered"] == 2 and summary["refusal_rate"] == 0.0
+    assert summary["answered"] == 3 and summary["refusal_rate"] == 0.0
+    assert summary["absent_refusal_rate"] == 1.0 and summary["false_refusal_rate"] == 0.0
+    assert summary["citation_precision"]["mean"] > 0
     assert summary["first_token_ms"]["p50"] > 0
     assert "token_recall" in done.stdout and "first_token_ms" in done.stdout
+    assert "absent_refusal_rate" in done.stdout and "claims checked" in done.stdout
 
 
 def test_chat_command_keeps_the_conversation(config):
@@ -179,4 +233,9 @@ def test_chat_command_keeps_the_conversation(config):
     assert done.returncode == 0, done.stderr
     assert "meridian" in done.stdout.lower()
     assert "(searched for: " in done.stderr  # the follow-up was rewritten before searching
-    assert done.stdout.count("harbor report.pdf p.2") >= 2  # both answers cite the fact's page
+    cited = [line for line in done.stdout.splitlines() if line.startswith("Cited: ")]
+    assert sum("harbor report.pdf p.2" in line for line in cited) >= 2  # both answers cite it
+    # The sources are printed before the answer that comes from them.
+    first_answer = done.stdout.split("> ", 2)[1]
+    assert first_answer.lstrip().startswith("Sources:\n  [1] ")
+    assert "meridian" in first_answer.split("\n\n", 1)[1].lower()

@@ -218,3 +218,24 @@ def test_marked_spans_mark_words_and_stems():
     spans = marked_spans("Vaccines vaccinated the patients; vaccine trial.", "vaccine trials")
     assert [p for p, hit in spans if hit] == ["Vaccines", "vaccinated", "vaccine", "trial"]
     assert "".join(p for p, _ in spans) == "Vaccines vaccinated the patients; vaccine trial."
+
+
+def test_unknown_terms_are_the_question_words_no_chunk_contains():
+    db = _keyword_db({
+        "a": ("Antivirals in vitro", ["Favipiravir was tested in Vero cells.", "EC50 of 61.88."]),
+    })
+    assert lexical.unknown_terms(db, "What dose of molnupiravir was tested in 2021?") == [
+        "dose", "molnupiravir"]
+    assert lexical.unknown_terms(db, "Was favipiravir tested?") == []  # stems match: "tested"
+
+
+def test_a_spread_sample_takes_one_question_per_document_in_turn():
+    from app.eval.retrieval import Question, spread_sample
+
+    rows = [Question(f"{doc}{i}", f"q {doc}{i}", "a", frozenset({(f"{doc}.pdf", 0)}), False)
+            for doc in "abcd" for i in range(5)]
+    picked = spread_sample(rows, 8)
+    assert len(picked) == 8
+    documents = [min(q.gold)[0] for q in picked]
+    assert sorted(documents[:4]) == ["a.pdf", "b.pdf", "c.pdf", "d.pdf"]  # every paper first
+    assert spread_sample(rows, 8) == picked  # seeded: the same sample every run

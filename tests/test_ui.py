@@ -174,6 +174,53 @@ def test_document_text_is_shown_as_text_never_run(page, tmp_path):
     page.screenshot(path=str(SCREENSHOTS / "escaped-document-text.png"))
 
 
+def test_new_sources_replace_the_old_ones_before_the_first_word(page, tmp_path):
+    for name, fact in (("tides.pdf", "The Morrow Bay tide gauge was installed in 1962 by the "
+                                     "hydrographer Tomas Reyes."),
+                       ("orchard.pdf", "The Kestrel Hill orchard grows 340 pear trees of the "
+                                       "Conference variety.")):
+        write_pdf(tmp_path / name, [prose("coast and fields"), fact + " " + prose("records", 4)])
+        upload(page, tmp_path / name)
+        page.wait_for_function(
+            "name => document.querySelector('#lr-upload-report').innerText.includes('✓ ' + name)",
+            arg=name, timeout=ANSWER_TIMEOUT_MS)
+    ask(page, "Who installed the Morrow Bay tide gauge?")
+    assert "tides.pdf" in page.locator("#lr-sources").inner_text()
+    # Poll what the page shows (sources panel, last message) every 50 ms until the answer ends.
+    snapshot = ("() => { const r = document.querySelectorAll('#lr-chat .message-row');"
+                " return {t: performance.now(),"
+                " sources: document.querySelector('#lr-sources').innerText,"
+                " answer: r.length ? r[r.length - 1].innerText : ''}; }")
+    box = page.locator("#lr-question textarea")
+    box.fill("How many pear trees grow in the Kestrel Hill orchard?")
+    old_panel = page.locator("#lr-sources").inner_text()
+    old_answer = page.locator("#lr-chat .message-row").last.inner_text()
+    started = page.evaluate("performance.now()")
+    box.press("Enter")
+    log, deadline = [], time.monotonic() + ANSWER_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        log.append(page.evaluate(snapshot))
+        last = log[-1]["answer"].strip()
+        if last != old_answer.strip() and len(last) > 3 and not last.endswith("…") \
+                and not last.startswith("How many"):
+            break
+        page.wait_for_timeout(50)
+    # The new question is on screen once the last message is no longer the old answer; the new
+    # answer's first words are there once it holds more than the "…" placeholder.
+    asked = [e for e in log if e["t"] > started and e["answer"] != old_answer
+             and not e["answer"].startswith("How many pear")]
+    words = [e for e in asked if any(ch.isalnum() for ch in e["answer"])]
+    # From the moment the new question is on screen the old answer's sources are not (the
+    # panel says it is finding the new ones, or already shows them); the new question's sources
+    # come before the answer's first words.
+    assert asked and all(e["sources"] != old_panel for e in asked), "old sources stayed on screen"
+    new_sources = [e for e in asked if "orchard.pdf" in e["sources"]
+                   and "Finding the passages" not in e["sources"]]
+    assert new_sources, "the new question's sources never showed"
+    assert words, "no answer text arrived"
+    assert new_sources[0]["t"] <= words[0]["t"], "the answer began before its sources were shown"
+
+
 def test_settings_are_saved_and_applied(page, app_url):
     import json
 

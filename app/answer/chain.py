@@ -1,7 +1,8 @@
-"""The retrieval chain (LangChain LCEL): standalone question -> hybrid retrieval -> packed prompt ->
-streamed answer -> citations mapped to file and page.
+"""The retrieval chain (LangChain LCEL): standalone question -> hybrid retrieval -> answerability
+check -> packed prompt -> streamed answer, checked sentence by sentence against its sources.
 
-Everything the model is trusted with is prose: which source a marker points to is decided here.
+Everything the model is trusted with is prose: whether a sentence is supported, and which source
+its marker points to, is decided here (``claims``), and the sources are out before the first token.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 from langchain_core.runnables import RunnableLambda
 
+from app.answer.answerability import missing_question_terms
+from app.answer.claims import CheckedAnswer, Claim, ClaimStream
 from app.answer.prompting import (
     REFUSAL,
-    CitationFilter,
     Message,
     PackedPrompt,
     Source,
@@ -48,8 +50,11 @@ class Answer:
     sources: list[Source] = field(default_factory=list)  # what the model was given
     cited: list[Source] = field(default_factory=list)  # what its markers point to, in order
     removed_markers: int = 0
-    refused: bool = False  # the model said the sources do not answer
-    not_found: bool = False  # retrieval found nothing relevant: the model was not asked
+    refused: bool = False  # no answer shown: nothing relevant, or the model or the check refused
+    not_found: bool = False  # refused before generation: the model was not asked
+    refusal_reason: str = ""  # why, in words for the user ("" when answered)
+    claims: list[Claim] = field(default_factory=list)  # each sentence and its check
+    withheld: str = ""  # the model's text when the check turned it into the refusal
     best_similarity: float = 0.0
     left_out: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
@@ -70,6 +75,13 @@ class Answer:
             "answer": self.text, "cited": [source(s) for s in self.cited],
             "sources": [source(s) for s in self.sources], "removed_markers": self.removed_markers,
             "refused": self.refused, "not_found": self.not_found,
+            "refusal_reason": self.refusal_reason, "withheld": self.withheld,
+            "claims": [{"text": c.text, "verdict": c.verdict, "cited": list(c.cited),
+                        "shown": list(c.shown), "coverage": round(c.coverage, 3),
+                        "missing": list(c.missing),
+                        "evidence": None if c.evidence is None else
+                        {"n": c.evidence.source, "start": c.evidence.start, "end": c.evidence.end}}
+                       for c in self.claims],
             "best_similarity": round(self.best_similarity, 4), "left_out": self.left_out,
             "prompt_tokens": self.prompt_tokens,
             "timings_ms": {k: round(v, 1) for k, v in self.timings.items()},
@@ -80,23 +92,35 @@ class Answer:
 class Event:
     """What ``RagChain.stream`` yields: status lines, answer text as it arrives, then the end."""
 
-    kind: str  # "status" | "token" | "done"
+    # "sources": retrieval done (before the model starts); "token": the model's text as it
+    # comes, markers held back; "claim": that sentence checked and rendered; "done": the end.
+    kind: str
     text: str = ""
     answer: Answer | None = None
+    claims: list[Claim] = field(default_factory=list)
 
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+# Prompt processing speed assumed before the first answer has measured it (tokens/s; measured
+# 46-120 on these 2 cores for Qwen2.5-Coder-1.5B, docs/BENCHMARKS.md).
+DEFAULT_PROMPT_RATE = 60.0
+
+
 class RagChain:
-    def __init__(self, retriever: Retriever, llm: ChatBackend, k: int = 4,
-                 relevance_threshold: float = 0.3, source_chars: int = 800) -> None:
+    def __init__(self, retriever: Retriever, llm: ChatBackend, k: int = 3,
+                 relevance_threshold: float = 0.3, source_chars: Sequence[int] = (800, 600, 400),
+                 check_claims: bool = True, check_answerability: bool = True) -> None:
         self.retriever = retriever
         self.llm = llm
         self.k = k
         self.relevance_threshold = relevance_threshold
-        self.source_chars = source_chars
+        self.source_chars = list(source_chars)
+        self.check_claims = check_claims
+        self.check_answerability = check_answerability
+        self.prompt_rate = DEFAULT_PROMPT_RATE  # tokens/s, updated from every answer
         self.prepare = (RunnableLambda(self._standalone) | RunnableLambda(self._retrieve)
                         | RunnableLambda(self._pack))
 
@@ -118,8 +142,27 @@ class RagChain:
         answer.sources = focus_sources(number_sources(hits), answer.standalone_question,
                                        self.source_chars)
         answer.best_similarity = max((s.similarity for s in answer.sources), default=0.0)
-        answer.not_found = answer.best_similarity < self.relevance_threshold
+        if answer.best_similarity < self.relevance_threshold:
+            answer.not_found = True
+            answer.refusal_reason = "nothing in your documents is close to this question"
+        elif self.check_answerability:
+            self._check_answerability(answer, [h.text for h in hits])
         return state
+
+    def _check_answerability(self, answer: Answer, passages: list[str]) -> None:
+        """Refuse before generation when the documents lack what the question names. Only the
+        user's own words count: a follow-up's rewrite is the model's text, and a small model's
+        rewrite can carry words the user never asked about."""
+        question = answer.question
+        unknown = getattr(self.retriever, "unknown_terms", lambda _: [])(question)
+        if unknown:
+            answer.not_found = True
+            answer.refusal_reason = "your documents never mention " + _quoted_list(unknown)
+            return
+        missing = missing_question_terms(question, passages)
+        if missing:
+            answer.not_found = True
+            answer.refusal_reason = "the closest passages do not mention " + _quoted_list(missing)
 
     def _pack(self, state: dict[str, Any]) -> dict[str, Any]:
         answer: Answer = state["answer"]
@@ -150,41 +193,88 @@ class RagChain:
         state["messages"] = packed.messages
         return state
 
+    def reading_line(self, answer: Answer) -> str:
+        """What the user reads while the model processes the prompt."""
+        seconds = answer.prompt_tokens / self.prompt_rate if self.prompt_rate else 0
+        n = len(answer.sources)
+        return (f"reading {n} passage{'s' if n != 1 else ''}, {answer.prompt_tokens:,} tokens, "
+                f"~{max(1, round(seconds))} s")
+
     def stream(self, question: str, history: Sequence[Message] = ()) -> Iterator[Event]:
-        """Answer ``question`` in the context of ``history``, streaming the text."""
+        """Answer ``question`` in the context of ``history``: the sources first, then the answer
+        sentence by sentence as each is checked, then the end (``done``)."""
         started = time.perf_counter()
         answer = Answer(question, question)
         state = self.prepare.invoke({"answer": answer, "history": list(history)})
+        answer.timings["sources_ms"] = _ms(started)
         if answer.not_found:
             answer.text = REFUSAL
             answer.refused = True
             answer.timings["total_ms"] = _ms(started)
-            yield Event("token", REFUSAL)
+            yield Event("sources", answer=answer)
+            yield Event("claim", REFUSAL)
             yield Event("done", answer=answer)
             return
-        citations = CitationFilter({s.number for s in answer.sources})
+        yield Event("sources", self.reading_line(answer), answer=answer)
+        checker = ClaimStream(answer.sources, answer.standalone_question,
+                              check=self.check_claims)
         raw: list[str] = []
         for piece in self.llm.stream(state["messages"]):
             if not raw:
                 answer.timings["first_token_ms"] = _ms(started)
+                self._learn_rate(answer)
             raw.append(piece)
-            shown = citations.feed(piece)
-            if shown:
-                yield Event("token", shown)
-        tail = citations.flush()
-        if tail:
-            yield Event("token", tail)
-        cited = resolve_citations("".join(raw), answer.sources)
-        answer.text, answer.cited = cited.text, cited.cited
-        answer.removed_markers, answer.refused = cited.removed_markers, is_refusal(cited.text)
+            for item in checker.feed(piece):
+                yield _event(item)
+        for claim in checker.flush():
+            yield _event(claim)
+        self._finish(answer, "".join(raw), checker.answer)
         answer.timings["total_ms"] = _ms(started)
         yield Event("done", answer=answer)
+
+    def _learn_rate(self, answer: Answer) -> None:
+        seconds = (answer.timings["first_token_ms"] - answer.timings["sources_ms"]) / 1000
+        if seconds > 0.05 and answer.prompt_tokens:
+            self.prompt_rate = 0.5 * self.prompt_rate + 0.5 * answer.prompt_tokens / seconds
+
+    def _finish(self, answer: Answer, raw: str, checked: CheckedAnswer) -> None:
+        answer.claims = checked.claims
+        by_number = {s.number: s for s in answer.sources}
+        answer.removed_markers = resolve_citations(raw, answer.sources).removed_markers
+        if is_refusal(resolve_citations(raw, []).text):
+            answer.text, answer.refused = REFUSAL, True
+            answer.refusal_reason = "the model found no answer in the passages"
+            return
+        if not any(c.text for c in checked.claims):  # markers only ("[1] [2]"): no answer
+            answer.withheld = raw
+            answer.text, answer.refused = REFUSAL, True
+            answer.refusal_reason = "the model gave no answer, only source numbers"
+            return
+        if self.check_claims and checked.mostly_unsupported:
+            answer.withheld = checked.text
+            answer.text, answer.refused = REFUSAL, True
+            answer.refusal_reason = (f"{len(checked.unsupported)} of {len(checked.checked_claims)} "
+                                     "statements of the model's answer are not in the passages")
+            return
+        answer.text = checked.text
+        answer.cited = [by_number[n] for n in checked.cited_numbers if n in by_number]
 
     def answer(self, question: str, history: Sequence[Message] = ()) -> Answer:
         for event in self.stream(question, history):
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise RuntimeError("the chain ended without an answer")
+
+
+def _event(item: str | Claim) -> Event:
+    """Unchecked text as it arrives (``token``, no markers) or a checked sentence (``claim``)."""
+    if isinstance(item, str):
+        return Event("token", item)
+    return Event("claim", item.render(), claims=[item])
+
+
+def _quoted_list(terms: list[str]) -> str:
+    return ", ".join(f"\u201c{t}\u201d" for t in terms[:4])
 
 
 class Conversation:

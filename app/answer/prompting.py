@@ -71,17 +71,25 @@ def focus(text: str, query: str, max_chars: int) -> str:
     return ("… " if start > 0 else "") + text[start:end].strip() + (" …" if end < len(text) else "")
 
 
-def focus_sources(sources: Sequence[Source], query: str, max_chars: int) -> list[Source]:
-    return [Source(s.number, s.file, s.page, focus(s.text, query, max_chars), s.path, s.score,
-                   s.similarity) for s in sources]
+def focus_sources(sources: Sequence[Source], query: str, budgets: Sequence[int]) -> list[Source]:
+    """Each source cut to its budget of characters (best first; past the list, its last)."""
+    return [Source(s.number, s.file, s.page,
+                   focus(s.text, query, budgets[min(i, len(budgets) - 1)]), s.path, s.score,
+                   s.similarity) for i, s in enumerate(sources)]
 
 
 def format_sources(sources: Sequence[Source]) -> str:
-    return "\n\n".join(f"[{s.number}] {s.file}, page {s.page + 1}:\n{s.text}" for s in sources)
+    # No file names or page labels: small models echoed "[1] file.pdf, page 21:" into their
+    # answers, and the labels cost tokens; the app maps the numbers to file and page itself.
+    return "\n\n".join(f"[{s.number}] {' '.join(s.text.split())}" for s in sources)
 
 
 def user_prompt(sources: Sequence[Source], question: str) -> str:
     return (f"Sources:\n\n{format_sources(sources)}\n\nQuestion: {question}\n\n"
+            # The wording of before, kept: a terser one ("End each sentence with its source
+            # number, like [2].") made the 0.5B model answer "[1] [2] [3]", and repeating the
+            # refusal sentence here (the system prompt has it) made both models refuse answerable
+            # questions (3 of the first 9 covidqa ones, docs/BENCHMARKS.md).
             "Answer the question in one to three full sentences, using only these sources. Put "
             "the number of the source in brackets after each sentence, like [1].")
 

@@ -17,22 +17,34 @@ def _status(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _print_sources(answer: Any) -> None:
+def _print_retrieved(answer: Any) -> None:
+    """The passages the answer will come from, before the model starts."""
     from app.retrieval import snippet
 
+    if not answer.sources:
+        return
+    click.echo("Sources:")
+    for s in answer.sources:
+        click.echo(f"  [{s.number}] {s.label}: {snippet(s.text, answer.standalone_question, 100)}")
+    click.echo()
+
+
+def _print_outcome(answer: Any) -> None:
+    """After the answer: what it cites, or why it was refused."""
     if answer.refused or answer.not_found:
+        if answer.refusal_reason:
+            click.echo(f"({answer.refusal_reason})")
         if answer.sources:
-            click.echo("\nClosest passages:")
-            for s in answer.sources:
-                click.echo(f"  {s.label}: {snippet(s.text, answer.standalone_question, 160)}")
+            click.echo("The sources above are only the closest passages: none answers the question.")
         return
     if answer.cited:
-        click.echo("\nSources:")
-        for s in answer.cited:
-            click.echo(f"  [{s.number}] {s.label}")
+        click.echo("\nCited: " + "; ".join(f"[{s.number}] {s.label}" for s in answer.cited))
     else:
-        click.echo("\n(no source cited; retrieved: "
-                   + ", ".join(f"[{s.number}] {s.label}" for s in answer.sources) + ")")
+        click.echo("\n(no statement of the answer could be matched to a source)")
+    unsupported = [c for c in answer.claims if c.verdict == "unsupported"]
+    if unsupported:
+        click.echo(f"{len(unsupported)} statement(s) marked 'not found in your documents': the "
+                   "passages do not support them.")
 
 
 def _notes(answer: Any) -> None:
@@ -44,15 +56,32 @@ def _notes(answer: Any) -> None:
 
 
 def _stream_answer(events: Any, as_json: bool) -> Any:
-    answer = None
+    """Sources first, a progress line on stderr, then each sentence once it is checked."""
+    import time
+
+    answer, started, shown = None, time.monotonic(), False
     for event in events:
-        if event.kind == "token" and not as_json:
-            click.echo(event.text, nl=False)
+        if as_json:
+            if event.kind == "done":
+                answer = event.answer
+            continue
+        if event.kind == "sources" and event.answer is not None:
+            _print_retrieved(event.answer)
+            if event.text:
+                click.echo(f"{event.text} …", err=True)
+        elif event.kind == "claim":  # a terminal cannot take text back: checked sentences only
+            click.echo((" " if shown else "") + event.text, nl=False)
+            shown = True
             sys.stdout.flush()
         elif event.kind == "done":
             answer = event.answer
     if not as_json:
         click.echo()
+        if answer is not None and answer.withheld:
+            click.echo("(withdrawn: most of the model's answer is not in your documents; "
+                       "answer above replaced by the refusal)")
+            click.echo(answer.text)
+        click.echo(f"({time.monotonic() - started:.1f} s)", err=True)
     return answer
 
 
@@ -64,8 +93,10 @@ def _stream_answer(events: Any, as_json: bool) -> Any:
 def ask(ctx: click.Context, question: str, as_json: bool) -> None:
     """Answer a question from your documents, citing file and page.
 
-    The answer streams as it is generated, then its numbered sources. When nothing relevant is
-    indexed it says so and shows the closest passages instead of guessing.
+    The sources come first, then the answer sentence by sentence, each checked against the
+    passages: a statement they do not support is marked "not found in your documents", and an
+    answer that is mostly unsupported is refused. When nothing relevant is indexed, or the
+    passages lack what the question names, it says so and shows the closest passages instead.
 
     \b
     Examples:
@@ -80,7 +111,7 @@ def ask(ctx: click.Context, question: str, as_json: bool) -> None:
         click.echo(json.dumps({**answer.as_json(), "backend": chain.llm.name,
                                "model": chain.llm.model}))
         return
-    _print_sources(answer)
+    _print_outcome(answer)
     _notes(answer)
 
 
@@ -115,7 +146,7 @@ def chat(ctx: click.Context) -> None:
         answer = _stream_answer(conversation.stream(question), as_json=False)
         if answer.standalone_question != question:
             click.echo(f"(searched for: {answer.standalone_question})", err=True)
-        _print_sources(answer)
+        _print_outcome(answer)
         _notes(answer)
 
 

@@ -76,10 +76,16 @@ def search(ctx: click.Context, query: str, top_k: int | None, as_json: bool) -> 
               help="Also run the LangChain tutorial pipeline on the same documents and questions.")
 @click.option("--answers", is_flag=True,
               help="Also answer every question with the LLM and score the answers.")
+@click.option("--spread", type=int, default=0,
+              help="Only N questions, spread over the documents (one per document in turn).")
+@click.option("--absent", "absent_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --answers: also ask these questions the documents do not answer "
+                   "(rows marked absent); a refusal is the right answer.")
 @click.pass_context
 @user_errors
 def eval_command(ctx: click.Context, questions: Path, docs_dir: Path | None, top_k: int | None,
-                 limit: int, out: Path | None, compare_baseline: bool, answers: bool) -> None:
+                 limit: int, out: Path | None, compare_baseline: bool, answers: bool,
+                 spread: int, absent_file: Path | None) -> None:
     """Measure retrieval on a questions file with gold pages.
 
     The documents are indexed into an isolated index under data/eval/ (reused while they and the
@@ -92,15 +98,24 @@ def eval_command(ctx: click.Context, questions: Path, docs_dir: Path | None, top
       localrag eval ../shared/eval/covidqa/questions_dev.jsonl
       localrag eval ../shared/eval/docugami_sec10q/questions_dev.jsonl --compare-baseline
       localrag eval my_questions.jsonl --docs ~/papers -k 5 --out results.jsonl
-      localrag eval ../shared/eval/covidqa/questions_dev.jsonl --answers --limit 30
+      localrag eval ../shared/eval/covidqa/questions_dev.jsonl --answers --spread 40 \\
+          --absent tests/eval/absent_covidqa.jsonl
 
     With --answers each answer is scored against the gold answer: token recall, containment
-    and F1 (SQuAD normalisation), numbers within 1 %, refusal rate, time to first token and
-    total latency (answers.jsonl beside the results).
+    and F1 (SQuAD normalisation), numbers within 1 %, citation precision (markers on a gold
+    page), the claim check's verdicts, refusal rates (false refusals on answerable questions,
+    refusals of absent ones), time to the sources, to the first token and in all
+    (answers.jsonl beside the results).
     """
     from app.cli.progress import TerminalProgress
     from app.components import eval_settings, open_embedder, open_ingestor, open_retriever
-    from app.eval.retrieval import Ranked, TutorialPipeline, evaluate, load_questions
+    from app.eval.retrieval import (
+        Ranked,
+        TutorialPipeline,
+        evaluate,
+        load_questions,
+        spread_sample,
+    )
     from ingest.embed import resolve_model_path
 
     settings = _settings(ctx)
@@ -112,6 +127,13 @@ def eval_command(ctx: click.Context, questions: Path, docs_dir: Path | None, top
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     rows = rows[:limit] if limit else rows
+    rows = spread_sample(rows, spread) if spread else rows
+    try:
+        absent_rows = [q for q in load_questions(absent_file) if q.absent] if absent_file else []
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    if absent_file and not absent_rows:
+        raise click.ClickException(f"{absent_file}: no rows marked \"absent\": true")
     isolated = eval_settings(settings, docs_dir)
     embedder = open_embedder(settings)
     with writer_lock(isolated, wait=True):
@@ -149,7 +171,10 @@ def eval_command(ctx: click.Context, questions: Path, docs_dir: Path | None, top
     _print_eval(summaries, ks, questions)
     click.echo(f"per-question results: {out}\nsummary: {summary_path}")
     if answers:
-        _eval_answers(isolated, embedder, rows, out.with_name(out.stem + ".answers.jsonl"))
+        from app.eval.answers import interleave
+
+        _eval_answers(isolated, embedder, interleave(rows, absent_rows),
+                      out.with_name(out.stem + ".answers.jsonl"))
 
 
 def _eval_answers(isolated: Any, embedder: Any, rows: list[Any], out: Path) -> None:
@@ -163,14 +188,22 @@ def _eval_answers(isolated: Any, embedder: Any, rows: list[Any], out: Path) -> N
             rows, chain.answer, on_record=lambda r: handle.write(json.dumps(r) + "\n"))
     summary["model"] = chain.llm.model
     out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=1))
-    click.echo(f"answers: {summary['answered']} questions, model {Path(chain.llm.model).name}")
-    for name in ANSWER_METRICS:
+    click.echo(f"answers: {summary['answered']} questions ({summary['answerable']} answerable, "
+               f"{summary['absent']} absent), model {Path(chain.llm.model).name}")
+    for name in (*ANSWER_METRICS, "citation_precision"):
         if summary[name]["mean"] is not None:
-            click.echo(f"  {name:<14} {summary[name]['mean']:.3f}  (n={summary[name]['n']})")
-    click.echo(f"  refusal rate   {summary['refusal_rate']:.3f}; cited {summary['cited_rate']:.3f}")
-    for name in ("first_token_ms", "total_ms"):
+            click.echo(f"  {name:<18} {summary[name]['mean']:.3f}  (n={summary[name]['n']})")
+    for name in ("refusal_rate", "false_refusal_rate", "absent_refusal_rate"):
+        if summary[name] is not None:
+            click.echo(f"  {name:<18} {summary[name]:.3f}")
+    claims = summary["claims"]
+    click.echo(f"  claims checked     {claims['checked']}: {claims['supported']} supported, "
+               f"{claims['moved']} moved, {claims['cited by the check']} cited by the check, "
+               f"{claims['unsupported']} marked not found")
+    for name in ("sources_ms", "first_token_ms", "total_ms"):
         if summary[name]:
-            click.echo(f"  {name:<14} p50 {summary[name]['p50']:.0f} ms, p95 {summary[name]['p95']:.0f} ms")
+            click.echo(f"  {name:<18} p50 {summary[name]['p50']:.0f} ms, "
+                       f"p95 {summary[name]['p95']:.0f} ms")
     click.echo(f"per-question answers: {out}")
 
 
@@ -193,6 +226,7 @@ def _print_eval(summaries: dict[str, Any], ks: list[int], questions: Path) -> No
         if summary.get("failed_files"):
             click.echo(f"{label} lost {len(summary['failed_files'])} files: "
                        + "; ".join(summary["failed_files"]))
+
 
 def register_search_commands(group: click.Group) -> None:
     for command in (search, eval_command):

@@ -34,34 +34,95 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]}
 
 
+def interleave(answerable: Sequence[Question], absent: Sequence[Question]) -> list[Question]:
+    """Absent questions spread evenly among the answerable ones, so that a run cut short (or a
+    machine that slows down) affects both kinds alike."""
+    out = list(answerable)
+    for j, question in reversed(list(enumerate(absent))):
+        out.insert(round((j + 1) * len(answerable) / (len(absent) + 1)), question)
+    return out
+
+
+def _citation_hits(result: Any, question: Question) -> tuple[int, int]:
+    """(markers pointing to a gold page, markers shown) over the answer's statements."""
+    by_number = {src.number: src for src in result.sources}
+    shown = [by_number[n] for c in getattr(result, "claims", []) for n in c.shown if n in by_number]
+    if not shown and not getattr(result, "claims", None):
+        shown = list(result.cited)
+    gold_files = {file for file, _ in question.gold}
+    good = sum(1 for src in shown if (src.file, None if question.document_level else src.page)
+               in question.gold or (question.document_level and src.file in gold_files))
+    return good, len(shown)
+
+
+def _answered_everything_flagged(result: Any) -> bool:
+    """Not refused, but no statement shown as a cited fact: every claim flagged."""
+    claims = [c for c in getattr(result, "claims", []) if c.checked]
+    return bool(claims) and all(not c.supported for c in claims)
+
+
 def evaluate_answers(
     questions: Sequence[Question],
     answer: Callable[[str], Any],
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Answer every question; score answers against gold answers, citations against gold pages,
+    and, for questions marked ``absent``, whether the answer was refused."""
     records = []
     for question in questions:
         if question.context_dependent:
             continue
         result = answer(question.question)
+        good, shown = _citation_hits(result, question)
+        claims = [c for c in getattr(result, "claims", []) if c.checked]
         record = {
             "id": question.id, "question": question.question, "gold_answer": question.answer,
+            "absent": question.absent,
             "answer": result.text, "refused": result.refused,
+            "refusal_reason": getattr(result, "refusal_reason", ""),
+            "withheld": getattr(result, "withheld", ""),
+            "no_cited_fact": result.refused or _answered_everything_flagged(result),
             "cited": [[s.file, s.page] for s in result.cited],
-            "metrics": score_answer(result.text, question.answer),
+            "citations_on_gold": good, "citations_shown": shown,
+            "claims": [{"text": c.text, "verdict": c.verdict, "cited": list(c.cited),
+                        "shown": list(c.shown), "missing": list(c.missing),
+                        "coverage": round(c.coverage, 3)} for c in claims],
+            "metrics": None if question.absent else score_answer(result.text, question.answer),
+            "sources_ms": result.timings.get("sources_ms"),
             "first_token_ms": result.timings.get("first_token_ms"),
+            "prompt_tokens": getattr(result, "prompt_tokens", 0),
             "total_ms": result.timings.get("total_ms"),
         }
         records.append(record)
         if on_record is not None:
             on_record(record)
-    summary: dict[str, Any] = {"answered": len(records)}
+    return records, summarise(records)
+
+
+def _rate(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [r for r in records if not r["absent"]]
+    absent = [r for r in records if r["absent"]]
+    summary: dict[str, Any] = {"answered": len(records), "answerable": len(answerable),
+                               "absent": len(absent)}
     for name in ANSWER_METRICS:
-        values = [r["metrics"][name] for r in records if r["metrics"][name] is not None]
+        values = [r["metrics"][name] for r in answerable if r["metrics"][name] is not None]
         summary[name] = {"mean": sum(values) / len(values) if values else None, "n": len(values)}
-    summary["refusal_rate"] = sum(r["refused"] for r in records) / len(records) if records else 0.0
-    summary["cited_rate"] = sum(bool(r["cited"]) for r in records) / len(records) if records else 0.0
-    summary["first_token_ms"] = _percentiles([r["first_token_ms"] for r in records
-                                              if r["first_token_ms"] is not None])
-    summary["total_ms"] = _percentiles([r["total_ms"] for r in records if r["total_ms"]])
-    return records, summary
+    summary["refusal_rate"] = _rate([r["refused"] for r in answerable]) or 0.0
+    summary["false_refusal_rate"] = _rate([r["no_cited_fact"] for r in answerable])
+    summary["absent_refusal_rate"] = _rate([r["no_cited_fact"] for r in absent])
+    summary["cited_rate"] = _rate([bool(r["cited"]) for r in answerable]) or 0.0
+    shown = sum(r["citations_shown"] for r in answerable)
+    summary["citation_precision"] = {
+        "mean": sum(r["citations_on_gold"] for r in answerable) / shown if shown else None,
+        "n": shown}
+    claims = [c for r in records if not r["refused"] for c in r["claims"]]
+    summary["claims"] = {"checked": len(claims),
+                         **{v: sum(c["verdict"] == v for c in claims)
+                            for v in ("supported", "moved", "cited by the check", "unsupported")}}
+    for name in ("sources_ms", "first_token_ms", "total_ms", "prompt_tokens"):
+        summary[name] = _percentiles([r[name] for r in records if r.get(name)])
+    return summary

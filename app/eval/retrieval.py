@@ -28,6 +28,7 @@ class Question:
     gold: frozenset[Key]
     document_level: bool
     context_dependent: bool = False
+    absent: bool = False  # the documents do not answer it: the right answer is a refusal
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,36 @@ def load_questions(path: Path) -> list[Question]:
                     for e in evidence
                 )
                 questions.append(Question(
-                    str(row["id"]), str(row["question"]), str(row.get("answer", "")), gold,
+                    str(row["id"]), str(row["question"]), str(row.get("answer") or ""), gold,
                     document_level, bool(row.get("context_dependent", False)),
+                    bool(row.get("absent", False)),
                 ))
             except (KeyError, TypeError, ValueError) as err:
                 raise ValueError(f"{path}:{number}: not a question row ({err})") from err
     return questions
+
+
+def spread_sample(questions: Sequence[Question], n: int, seed: int = 0) -> list[Question]:
+    """``n`` questions spread over the documents: one per document in turn (documents and the
+    questions within each in a seeded random order). The first rows of a question file are
+    often about one document; a mean over them says little about the others."""
+    rng = random.Random(seed)
+    by_document: dict[str, list[Question]] = {}
+    for question in questions:
+        if question.context_dependent:
+            continue
+        first = min(question.gold)[0] if question.gold else ""
+        by_document.setdefault(first, []).append(question)
+    groups = [by_document[name] for name in sorted(by_document)]
+    rng.shuffle(groups)
+    for group in groups:
+        rng.shuffle(group)
+    picked: list[Question] = []
+    while len(picked) < n and any(groups):
+        for group in groups:
+            if group and len(picked) < n:
+                picked.append(group.pop())
+    return picked
 
 
 def keys(ranked: Sequence[Ranked], document_level: bool) -> list[Key]:

@@ -129,6 +129,9 @@ class Library:
     def search(self, query: str, k: int) -> list[Hit]:
         return self.retriever.search(query, k)
 
+    def unknown_terms(self, query: str) -> list[str]:
+        return self.retriever.unknown_terms(query)
+
     def documents(self) -> list[Document]:
         return self._registry.documents()
 

@@ -21,6 +21,8 @@ CSS = """
 .lr-page, .lr-score { color: var(--body-text-color-subdued); margin-left: 6px; }
 .lr-passage { font-size: 0.9em; white-space: pre-wrap; max-height: 14em; overflow-y: auto; }
 .lr-passage mark { background: #ffe58a; }
+.lr-evidence { background: #d9f2d9; border-bottom: 2px solid #2e7d32; }
+.lr-note { font-size: 0.9em; color: var(--body-text-color-subdued); }
 #lr-banner p { color: #b45309; font-weight: 600; }
 """
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from app.answer.claims import NOT_FOUND_NOTE
 from app.answer.prompting import MARKER, Source
 
 # Every character markdown gives meaning to, so model text is shown as text.
@@ -32,7 +33,9 @@ def answer_markdown(text: str, source_numbers: set[int]) -> str:
         out.append("".join(f"[\\[{n}\\]](#source-{n})" for n in numbers if n in source_numbers))
         last = match.end()
     out.append(escape_markdown(text[last:]))
-    return "".join(out)
+    # A statement the claim check found in no source: visibly not a cited fact.
+    return "".join(out).replace(escape_markdown(NOT_FOUND_NOTE),
+                                "⚠️ *not found in your documents*")
 
 
 def highlighted_html(text: str, query: str) -> str:
@@ -43,10 +46,31 @@ def highlighted_html(text: str, query: str) -> str:
                    for piece, hit in marked_spans(text, query))
 
 
-def sources_html(sources: Sequence[Source], query: str, cited: set[int]) -> str:
+def passage_html(text: str, query: str, evidence: Sequence[tuple[int, int]] = ()) -> str:
+    """The passage with the question's words marked and the spans that support the answer's
+    statements shaded (``lr-evidence``)."""
+    out, last = [], 0
+    for start, end in sorted(evidence):
+        if start < last:
+            continue
+        out.append(highlighted_html(text[last:start], query))
+        out.append(f"<span class='lr-evidence'>{highlighted_html(text[start:end], query)}</span>")
+        last = end
+    out.append(highlighted_html(text[last:], query))
+    return "".join(out)
+
+
+def sources_html(sources: Sequence[Source], query: str, cited: set[int],
+                 evidence: dict[int, list[tuple[int, int]]] | None = None,
+                 closest_only: bool = False) -> str:
+    """The source cards in rank order. ``evidence``: per source number, the spans that support a
+    statement of the answer. ``closest_only``: nothing answered, these are only the nearest."""
     if not sources:
         return "<p class='lr-empty'>No sources for this answer.</p>"
+    evidence = evidence or {}
     cards = []
+    if closest_only:
+        cards.append("<p class='lr-note'>Closest passages (none answers the question):</p>")
     for s in sources:
         mark = " lr-cited" if s.number in cited else ""
         cards.append(
@@ -54,9 +78,15 @@ def sources_html(sources: Sequence[Source], query: str, cited: set[int]) -> str:
             f"<div class='lr-source-head'><b>[{s.number}]</b> {html.escape(s.file)} "
             f"<span class='lr-page'>p.{s.page + 1}</span> "
             f"<span class='lr-score'>similarity {s.similarity:.2f}</span></div>"
-            f"<div class='lr-passage'>{highlighted_html(s.text, query)}</div></div>"
+            f"<div class='lr-passage'>{passage_html(s.text, query, evidence.get(s.number, ()))}"
+            "</div></div>"
         )
     return "\n".join(cards)
+
+
+def answer_progress(phase: str, elapsed_s: float) -> str:
+    """The line under the chat while an answer is on its way; never empty."""
+    return f"⏳ {escape_markdown(phase)} · {elapsed_s:.0f} s"
 
 
 def context_line(prompt_tokens: int, num_ctx: int) -> str:

@@ -1,6 +1,6 @@
-"""UI overhead: time from pressing Enter to the first answer token shown in the browser, against
-the chain's own time to first token inside `localrag ask`, on the same questions in one run; and
-the app's page load time.
+"""UI overhead: time from pressing Enter to the sources and to the first answer word shown in the
+browser, against the chain's own time to first token inside `localrag ask`, on the same questions
+in one run; and the app's page load time.
 
 The app (`localrag serve`) and the `localrag ask` code path (RagChain.stream, run in this process
 with the model loaded and warmed, as a long-lived `ask` would be: a fresh `ask` process also pays
@@ -79,24 +79,34 @@ def wait_http(url: str, process: subprocess.Popen, seconds: float = 300) -> None
     raise TimeoutError(url)
 
 
-def browser_first_token_ms(page, question: str) -> float:
-    """Enter pressed -> the bot message shows more than the placeholder."""
+def browser_times_ms(page, question: str) -> tuple[float, float]:
+    """Enter pressed -> (a source card is shown, the bot message shows a word)."""
     page.locator("#lr-new-chat").click()
     page.wait_for_timeout(300)
     box = page.locator("#lr-question textarea")
     box.fill(question)
-    page.evaluate("""() => { window.__firstToken = null; const chat = document.querySelector('#lr-chat');
+    page.evaluate("""() => { window.__firstToken = null; window.__sources = null;
+        const chat = document.querySelector('#lr-chat');
+        const panel = document.querySelector('#lr-sources');
         new MutationObserver(() => { const rows = chat.querySelectorAll('.message-row');
           const last = rows[rows.length - 1]; const text = last ? last.innerText.trim() : '';
-          if (window.__firstToken === null && rows.length >= 2 && text && !text.endsWith('…')
+          if (window.__firstToken === null && rows.length >= 2 && /[A-Za-z0-9]/.test(text)
               && window.__enterAt) { window.__firstToken = performance.now(); } })
-        .observe(chat, {subtree: true, childList: true, characterData: true}); }""")
+        .observe(chat, {subtree: true, childList: true, characterData: true});
+        new MutationObserver(() => {
+          if (window.__sources === null && window.__enterAt && panel.querySelector('.lr-source'))
+            { window.__sources = performance.now(); } })
+        .observe(panel, {subtree: true, childList: true, characterData: true}); }""")
     page.evaluate("() => { window.__enterAt = performance.now(); }")
     box.press("Enter")
-    page.wait_for_function("window.__firstToken !== null", timeout=300_000)
+    page.wait_for_function("window.__firstToken !== null && window.__sources !== null",
+                           timeout=300_000)
     first = page.evaluate("window.__firstToken - window.__enterAt")
-    page.wait_for_function("!document.querySelector('#lr-chat .pending')", timeout=300_000)
-    return float(first)
+    sources = page.evaluate("window.__sources - window.__enterAt")
+    page.wait_for_function("() => { const r = document.querySelectorAll('#lr-chat .message-row');"
+                           " return !r[r.length - 1].innerText.trim().endsWith('…'); }",
+                           timeout=300_000)
+    return float(sources), float(first)
 
 
 def ask_first_token_ms(chain: object, question: str) -> float:
@@ -146,12 +156,14 @@ def main() -> None:
             page = browser.new_page()
             page.goto(url)
             page.wait_for_selector("#lr-question textarea")
-            browser_first_token_ms(page, "warm-up: who automated the lighthouse?")
-            for _, _, question in FACTS:
-                ui_ms = browser_first_token_ms(page, question)
+            browser_times_ms(page, "warm-up: who automated the lighthouse?")
+            for _, _, question in FACTS * 2:
+                sources_ms, ui_ms = browser_times_ms(page, question)
                 cli_ms = ask_first_token_ms(chain, question)
-                rounds.append({"question": question, "browser_ms": ui_ms, "ask_ms": cli_ms})
-                print(f"{question[:50]:<50} browser {ui_ms:7.0f} ms  ask {cli_ms:7.0f} ms", flush=True)
+                rounds.append({"question": question, "browser_ms": ui_ms, "ask_ms": cli_ms,
+                               "sources_ms": sources_ms})
+                print(f"{question[:50]:<50} sources {sources_ms:6.0f} ms  browser {ui_ms:7.0f} ms"
+                      f"  ask {cli_ms:7.0f} ms", flush=True)
             browser.close()
     finally:
         server.terminate()
@@ -159,11 +171,17 @@ def main() -> None:
     ui = statistics.median(r["browser_ms"] for r in rounds)
     cli = statistics.median(r["ask_ms"] for r in rounds)
     overhead = statistics.median(r["browser_ms"] - r["ask_ms"] for r in rounds)
+    sources = sorted(r["sources_ms"] for r in rounds)
     report = {"model": args.model, "rounds": rounds, "page_load_ms": loads,
+              "sources_median_ms": statistics.median(sources),
+              "sources_p95_ms": sources[min(len(sources) - 1, int(0.95 * len(sources)))],
+              "load_average": os.getloadavg()[0],
               "page_load_median_ms": statistics.median(loads), "browser_ttft_median_ms": ui,
               "ask_ttft_median_ms": cli, "overhead_median_ms": overhead}
-    print(f"page load median {report['page_load_median_ms']:.0f} ms; first token: browser {ui:.0f} ms, "
-          f"ask {cli:.0f} ms; UI overhead (median of differences) {overhead:.0f} ms")
+    print(f"page load median {report['page_load_median_ms']:.0f} ms; sources shown: median "
+          f"{report['sources_median_ms']:.0f} ms, p95 {report['sources_p95_ms']:.0f} ms; first "
+          f"token: browser {ui:.0f} ms, ask {cli:.0f} ms; UI overhead (median of differences) "
+          f"{overhead:.0f} ms")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
 
