@@ -108,8 +108,7 @@ def test_packing_keeps_everything_when_it_fits():
     packed = pack_prompt("sys", sources, [], "q?", 4096, 512, words)
     assert packed.complete and packed.sources == sources
     prompt = packed.messages[-1][1]
-    assert "[1] alpha beta\n\n[2] gamma" in prompt
-    assert "doc1.pdf" not in prompt and "page" not in prompt  # no labels for the model to echo
+    assert "[1] doc1.pdf, page 4:\nalpha beta" in prompt and "[2] doc2.pdf, page 8:" in prompt
 
 
 def test_packing_refuses_a_question_larger_than_the_window():
