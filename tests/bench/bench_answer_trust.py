@@ -3,9 +3,9 @@
 Two arms answer the same questions, alternating which goes first, on the same loaded model (the
 default embedded Qwen2.5-Coder-1.5B unless --gguf says otherwise) and the same retriever:
 
-- ``before``: the chain as it was before the claim check (commit f707818): the labelled prompt
-  ("[1] file.pdf, page 21:" then the passage), 800-character sources, no answerability check, no
-  claim check; markers only resolved to sources.
+- ``before``: the chain as it was before the claim check (commit f707818): four 800-character
+  sources, no answerability check, no claim check; markers only resolved to sources. Its prompt
+  wording and labels are the shipped ones again (f04377f), so both arms share the prompt code.
 - ``after``: the chain as shipped (settings defaults): three unlabelled sources of 800/600/400
   characters (``top_k``, ``source_chars``), the
   answerability check before generation, every sentence checked after.
@@ -28,13 +28,11 @@ Usage (from the repository root; about 40 minutes on 2 cores for 40 + 30 questio
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,29 +49,6 @@ apply_offline_env()
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# -- the prompt of commit f707818, kept here only to measure against ---------------------------
-def _before_format_sources(sources: Sequence[Any]) -> str:
-    return "\n\n".join(f"[{s.number}] {s.file}, page {s.page + 1}:\n{s.text}" for s in sources)
-
-
-def _before_user_prompt(sources: Sequence[Any], question: str) -> str:
-    return (f"Sources:\n\n{_before_format_sources(sources)}\n\nQuestion: {question}\n\n"
-            "Answer the question in one to three full sentences, using only these sources. Put "
-            "the number of the source in brackets after each sentence, like [1].")
-
-
-@contextlib.contextmanager
-def before_prompt() -> Iterator[None]:
-    from app.answer import prompting
-
-    saved = prompting.format_sources, prompting.user_prompt
-    prompting.format_sources, prompting.user_prompt = _before_format_sources, _before_user_prompt
-    try:
-        yield
-    finally:
-        prompting.format_sources, prompting.user_prompt = saved
 
 
 def open_arms(gguf: str) -> dict[str, Any]:
@@ -99,9 +74,6 @@ def open_arms(gguf: str) -> dict[str, Any]:
 
 
 def answer(arm: str, chain: Any, question: str) -> Any:
-    if arm == "before":
-        with before_prompt():
-            return chain.answer(question)
     return chain.answer(question)
 
 
