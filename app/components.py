@@ -88,4 +88,4 @@ def open_chain(settings: Settings, on_status: Callable[[str], None] = lambda _: 
     return RagChain(retriever, open_llm(settings, on_status), k=settings.top_k,
                     relevance_threshold=settings.relevance_threshold,
                     source_chars=settings.source_chars, check_claims=settings.check_claims,
-                    check_answerability=settings.check_answerability)
+                    check_answerability=settings.check_answerability, quote=settings.quote)

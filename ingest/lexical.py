@@ -197,12 +197,25 @@ def anchored_expression(db: sqlite3.Connection, text: str) -> str | None:
 # five, without a trailing vowel the stemmer would change): "phagocytic" finds "phagocytosis",
 # "Canadian" finds "Canada".
 UNKNOWN_PREFIX_MIN, UNKNOWN_PREFIX_SLACK = 5, 3
+# Words this long or longer are checked for a one-letter typo of a word of the index.
+TYPO_MIN_CHARS = 7
+
+
+def one_edit_away(word: str) -> set[str]:
+    """Every a-z word one typo away from ``word``: a letter dropped, added, changed, or two
+    neighbours swapped (Norvig's edits1)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return ({a + b[1:] for a, b in splits if b}
+            | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+            | {a + c + b[1:] for a, b in splits if b for c in letters}
+            | {a + c + b for a, b in splits for c in letters}) - {word}
 
 
 def unknown_terms(db: sqlite3.Connection, text: str) -> list[str]:
-    """The query's words that no chunk of the index contains, even by their first letters: a
-    question about something the documents never mention. Words with digits are left to the
-    passage check (FTS splits "covid19" unlike the text's "COVID-19")."""
+    """The query's words that no chunk of the index contains, even by their first letters or
+    with one typo fixed: a question about something the documents never mention. Words with
+    digits are left to the passage check (FTS splits "covid19" unlike the text's "COVID-19")."""
     unknown = []
     for term in query_terms(text):
         if not term.isalpha():
@@ -211,8 +224,15 @@ def unknown_terms(db: sqlite3.Connection, text: str) -> list[str]:
             continue
         prefix = term[: max(UNKNOWN_PREFIX_MIN, len(term) - UNKNOWN_PREFIX_SLACK)]
         prefix = prefix.rstrip("aeiouy") if len(prefix.rstrip("aeiouy")) >= 4 else prefix
-        if _matches(db, "chunks_fts", _quoted(prefix) + " *", 1) == 0:
-            unknown.append(term)
+        if _matches(db, "chunks_fts", _quoted(prefix) + " *", 1):
+            continue
+        # "infleunza", "Clodstridium": a typo of a word the documents use is not a question
+        # about something they lack. Short words are left out: too many words are one edit
+        # from them ("cat" → "bat", "car", "cut").
+        if len(term) >= TYPO_MIN_CHARS and term.isascii() and _matches(
+                db, "chunks_fts", _any_of(sorted(one_edit_away(term))), 1):
+            continue
+        unknown.append(term)
     return unknown
 
 

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
         True, description="Refuse before generation when the passages lack a number, year, name "
         "or word the question names (the model would answer from its own knowledge)."
     )
+    quote: bool = Field(
+        True, description="Show, before the model's answer, the sentences of the sources that "
+        "best answer the question (found in code, at once), and keep them above the answer."
+    )
     # -- the browser UI (localrag serve)
     ui_host: str = Field("127.0.0.1", description="Address the UI listens on; anything else "
                          "needs ui_auth or --insecure.")

@@ -73,15 +73,29 @@ def test_known_fact_is_answered_and_cited_to_its_page(chain):
     assert " ".join(e.text for e in events if e.kind == "claim") == answer.text
     supported = [c for c in answer.claims if c.supported and c.checked]
     assert supported and all(c.evidence is not None for c in supported)
+    # The answer stands, so the quote of the passage stays above it, cited and shaded.
+    quote = answer.quote
+    assert quote is not None and "Meridian Marine" in quote.text
+    assert answer.shown_text == f"{quote.render()}\n\n{answer.text}"
+    assert quote.source in {s.number for s in answer.cited}
+    assert (quote.start, quote.end) in answer.evidence()[quote.source]
 
 
-def test_sources_come_before_the_first_token(chain):
-    kinds = [e.kind for e in chain.stream("When does the community garden open on Saturdays?")]
-    assert kinds[0] == "sources" and kinds.index("sources") < kinds.index("token")
+def test_sources_and_the_quote_come_before_the_first_token(chain):
     events = list(chain.stream("When does the community garden open on Saturdays?"))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "sources" and kinds[1] == "quote" and "token" in kinds
     first = events[0]
     assert first.answer.sources[0].file == "garden.pdf"
     assert first.text.startswith("reading ") and "tokens, ~" in first.text
+    # The quote is the source's own sentence, found before the model starts, and it is in the
+    # passage the model reads, at the span the sources panel shades.
+    answer = events[-1].answer
+    quote = answer.quote
+    assert "opens on Saturdays from 9 to 12" in events[1].text == quote.render()
+    source = next(s for s in answer.sources if s.number == quote.source)
+    assert source.file == "garden.pdf"
+    assert " ".join(source.text[quote.start:quote.end].split()) == quote.text
 
 
 def test_a_guideline_dose_the_papers_lack_is_never_a_cited_number(tmp_path, test_gguf,
@@ -120,6 +134,7 @@ def test_question_about_something_absent_says_so(chain):
     assert answer.refused and answer.text == REFUSAL
     assert answer.not_found and "first_token_ms" not in answer.timings  # the model was not asked
     assert answer.closest  # the closest passages are still shown
+    assert answer.quote is None and answer.shown_text == REFUSAL  # no quote for a refusal
 
 
 def test_follow_up_is_rewritten_from_the_conversation(chain):

@@ -140,3 +140,24 @@ def test_a_question_naming_what_the_passages_lack_is_caught():
                                   passages) == []
     # "who" the word is no match for WHO the organisation
     assert missing_question_terms("Did WHO test it?", ["Those who tested it."]) == ["WHO"]
+    assert missing_question_terms("Did WHO test it?", ["Who tested it? Nobody."]) == ["WHO"]
+    # An acronym typed in capitals finds its mixed-case spelling; a long name finds itself
+    # with one typo; another name of the same length does not.
+    assert missing_question_terms("Which HCOV strains?", ["HCoV-OC43 strains"]) == []
+    assert missing_question_terms("What is Clodstridium?", ["Clostridium difficile"]) == []
+    assert missing_question_terms("What is Klebsiella?", ["Clostridium difficile"]) == [
+        "klebsiella"]
+
+
+def test_a_number_of_another_drug_in_the_same_passage_does_not_support_the_claim():
+    vet = Source(1, "vet.pdf", 3, "Coccidiosis is common in lambs. Diclazuril was licensed for "
+                 "lambs in 2001. Many farms were visited. Feed was weighed. Water was tested. "
+                 "Ten lambs were treated with the recommended dose of 20 mg/kg toltrazuril.")
+    question = "What dose of diclazuril is recommended for treating coccidiosis in lambs?"
+    invented = check_answer("The recommended dose of diclazuril for treating coccidiosis in "
+                            "lambs is 20 mg/kg [1].", [vet], question).claims[0]
+    assert invented.verdict == "unsupported" and "20" in invented.missing
+    # The same number stated next to its subject is supported.
+    true = check_answer("The recommended dose of toltrazuril for lambs is 20 mg/kg [1].", [vet],
+                        "What dose of toltrazuril is recommended for lambs?").claims[0]
+    assert true.verdict == "supported"

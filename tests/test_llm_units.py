@@ -177,3 +177,9 @@ def test_focus_keeps_the_part_of_a_long_passage_that_matches_the_question():
     assert "Meridian Marine" in window and len(window) <= 300 + 4
     assert window.startswith("… ") and window.endswith(" …")
     assert focus("short passage", "anything", 300) == "short passage"
+
+
+def test_unicode_punctuation_counts_as_punctuation_in_the_metrics():
+    # The gold answer has U+2010 (hyphen), the model writes "-": the same answer.
+    assert token_recall("HCoV-HKU1 showed it.", "HCoV\u2010HKU1") == 1.0
+    assert contains("It was \u201cMeridian\u201d Marine.", "Meridian Marine")

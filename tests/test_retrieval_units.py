@@ -227,6 +227,16 @@ def test_unknown_terms_are_the_question_words_no_chunk_contains():
     assert lexical.unknown_terms(db, "What dose of molnupiravir was tested in 2021?") == [
         "dose", "molnupiravir"]
     assert lexical.unknown_terms(db, "Was favipiravir tested?") == []  # stems match: "tested"
+    # One typo of a word the index holds is no unknown word; a different drug still is.
+    assert lexical.unknown_terms(db, "Was favipiravri tested?") == []
+    assert lexical.unknown_terms(db, "Was favipirarvir tested in cells?") == []
+    assert lexical.unknown_terms(db, "Was remdesivir tested?") == ["remdesivir"]
+
+
+def test_one_edit_away_covers_every_kind_of_typo():
+    edits = lexical.one_edit_away("virus")
+    assert {"vrius", "viru", "viruss", "varus"} <= edits and "virus" not in edits
+    assert "vriuss" not in edits  # two typos
 
 
 def test_a_spread_sample_takes_one_question_per_document_in_turn():

@@ -219,6 +219,8 @@ def test_new_sources_replace_the_old_ones_before_the_first_word(page, tmp_path):
     assert new_sources, "the new question's sources never showed"
     assert words, "no answer text arrived"
     assert new_sources[0]["t"] <= words[0]["t"], "the answer began before its sources were shown"
+    # The first words are the sources' own sentence (the quote), before the model's answer.
+    assert "From your documents" in words[0]["answer"] and "340 pear trees" in words[0]["answer"]
 
 
 def test_settings_are_saved_and_applied(page, app_url):

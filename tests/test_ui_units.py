@@ -96,3 +96,16 @@ def test_page_image_marks_the_passage(tmp_path):
     assert _highlighted_pixels(marked) > 500
     assert _dark_pixels(marked) == pytest.approx(_dark_pixels(plain), rel=0.05)  # text still readable
     assert _highlighted_pixels(render_page(pdf, 2, "words that are not on this page at all")) == 0
+
+
+
+def test_the_quote_is_escaped_and_links_its_source():
+    from app.answer.quote import Quote
+    from app.ui.render import quote_markdown
+
+    quote = Quote(2, "Lanterns <script>alert(1)</script> ![x](http://evil/x.png) were lit.", 0, 10)
+    rendered = quote_markdown(quote, {1, 2})
+    assert rendered.startswith("> *From your documents:* \u201c")
+    assert "<script>" not in rendered and "](http" not in rendered
+    assert rendered.endswith("[\\[2\\]](#source-2)")
+    assert "#source-2" not in quote_markdown(quote, {1})  # no link to a source not shown

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from app.answer.terms import names_in, normalised, numbers_in
+from ingest.lexical import TYPO_MIN_CHARS, one_edit_away
 
 # Words that look like names in a question but name nothing the documents must contain.
 _QUESTION_WORDS = frozenset(
@@ -67,9 +68,17 @@ def _present(term: str, haystack: str, raw: str, numbers: set[str]) -> bool:
         return term in numbers or re.search(r"(?<![\d.])" + re.escape(term) + r"(?![\d])",
                                             raw) is not None
     if term.isalpha() and term.isupper() and len(term) <= 5:
-        # A short acronym keeps its case: "WHO" must not match the word "who".
-        return re.search(r"(?<![A-Za-z])" + re.escape(term) + r"s?(?![A-Za-z])", raw) is not None
-    return re.search(_name_pattern(term), haystack) is not None
+        # A short acronym keeps its case: "WHO" must not match the word "who"; written in
+        # capitals it still finds a mixed-case one ("HCOV" finds "HCoV", not "Who").
+        pattern = r"(?<![A-Za-z])" + re.escape(term) + r"s?(?![A-Za-z])"
+        return any(found.group(0) == term or any(ch.isupper() for ch in found.group(0)[1:])
+                   for found in re.finditer(pattern, raw, re.IGNORECASE))
+    if re.search(_name_pattern(term), haystack) is not None:
+        return True
+    # A long name with one typo ("Clodstridium") names a word the passages hold.
+    word = term.lower()
+    return len(word) >= TYPO_MIN_CHARS and word.isalpha() and word.isascii() and bool(
+        one_edit_away(word) & set(re.findall(r"[a-z]+", haystack)))
 
 
 def missing_question_terms(question: str, passages: Sequence[str]) -> list[str]:

@@ -31,6 +31,7 @@ from app.answer.prompting import (
     resolve_citations,
     rewrite_messages,
 )
+from app.answer.quote import Quote, best_quote, locate
 from app.llm.backends import ChatBackend
 from app.retrieval import Retriever
 from ingest.errors import LocalragError
@@ -54,6 +55,7 @@ class Answer:
     not_found: bool = False  # refused before generation: the model was not asked
     refusal_reason: str = ""  # why, in words for the user ("" when answered)
     claims: list[Claim] = field(default_factory=list)  # each sentence and its check
+    quote: Quote | None = None  # the source sentences shown before the model's answer
     withheld: str = ""  # the model's text when the check turned it into the refusal
     best_similarity: float = 0.0
     left_out: list[str] = field(default_factory=list)
@@ -64,6 +66,25 @@ class Answer:
     def closest(self) -> list[Source]:
         return self.sources
 
+    @property
+    def shown_text(self) -> str:
+        """What the user reads: the quote (when the answer stands) and the checked answer."""
+        if self.quote is None or self.refused:
+            return self.text
+        return f"{self.quote.render()}\n\n{self.text}"
+
+    def evidence(self) -> dict[int, list[tuple[int, int]]]:
+        """Per source number, the spans shown as supporting the answer: the quote's and those of
+        the supported statements."""
+        spans: dict[int, list[tuple[int, int]]] = {}
+        if self.quote is not None and not self.refused:
+            spans.setdefault(self.quote.source, []).append((self.quote.start, self.quote.end))
+        for claim in self.claims:
+            if claim.evidence is not None and claim.supported:
+                spans.setdefault(claim.evidence.source, []).append(
+                    (claim.evidence.start, claim.evidence.end))
+        return spans
+
     def as_json(self) -> dict[str, Any]:
         def source(s: Source) -> dict[str, Any]:
             return {"n": s.number, "file": s.file, "path": s.path, "page": s.page,
@@ -72,7 +93,11 @@ class Answer:
 
         return {
             "question": self.question, "standalone_question": self.standalone_question,
-            "answer": self.text, "cited": [source(s) for s in self.cited],
+            "answer": self.text, "shown_answer": self.shown_text,
+            "quote": None if self.quote is None else
+            {"n": self.quote.source, "text": self.quote.text, "start": self.quote.start,
+             "end": self.quote.end},
+            "cited": [source(s) for s in self.cited],
             "sources": [source(s) for s in self.sources], "removed_markers": self.removed_markers,
             "refused": self.refused, "not_found": self.not_found,
             "refusal_reason": self.refusal_reason, "withheld": self.withheld,
@@ -112,7 +137,8 @@ DEFAULT_PROMPT_RATE = 60.0
 class RagChain:
     def __init__(self, retriever: Retriever, llm: ChatBackend, k: int = 3,
                  relevance_threshold: float = 0.3, source_chars: Sequence[int] = (800, 600, 400),
-                 check_claims: bool = True, check_answerability: bool = True) -> None:
+                 check_claims: bool = True, check_answerability: bool = True,
+                 quote: bool = True) -> None:
         self.retriever = retriever
         self.llm = llm
         self.k = k
@@ -120,6 +146,7 @@ class RagChain:
         self.source_chars = list(source_chars)
         self.check_claims = check_claims
         self.check_answerability = check_answerability
+        self.quote = quote
         self.prompt_rate = DEFAULT_PROMPT_RATE  # tokens/s, updated from every answer
         self.prepare = (RunnableLambda(self._standalone) | RunnableLambda(self._retrieve)
                         | RunnableLambda(self._pack))
@@ -139,14 +166,24 @@ class RagChain:
         started = time.perf_counter()
         hits = self.retriever.search(answer.standalone_question, self.k)
         answer.timings["retrieve_ms"] = _ms(started)
-        answer.sources = focus_sources(number_sources(hits), answer.standalone_question,
-                                       self.source_chars)
-        answer.best_similarity = max((s.similarity for s in answer.sources), default=0.0)
+        passages = number_sources(hits)
+        answer.best_similarity = max((s.similarity for s in passages), default=0.0)
         if answer.best_similarity < self.relevance_threshold:
             answer.not_found = True
             answer.refusal_reason = "nothing in your documents is close to this question"
         elif self.check_answerability:
             self._check_answerability(answer, [h.text for h in hits])
+        anchors = {}
+        if self.quote and not answer.not_found:
+            # Found on the whole passages, then kept whole in the focused source the model reads.
+            quote = best_quote(answer.standalone_question, [(s.number, s.text) for s in passages])
+            if quote is not None:
+                anchors[quote.source] = (quote.start, quote.end)
+                answer.quote = quote
+        answer.sources = focus_sources(passages, answer.standalone_question, self.source_chars,
+                                       anchors)
+        if answer.quote is not None:
+            answer.quote = locate(answer.quote, answer.sources)
         return state
 
     def _check_answerability(self, answer: Answer, passages: list[str]) -> None:
@@ -181,6 +218,8 @@ class RagChain:
             )
         answer.prompt_tokens = packed.prompt_tokens
         answer.sources = packed.sources
+        if answer.quote is not None:  # a source trimmed to fit may have lost it
+            answer.quote = locate(answer.quote, answer.sources)
         for source in packed.dropped_sources:
             answer.left_out.append(f"source [{source.number}] {source.label} (no room)")
         for number in packed.trimmed_sources:
@@ -216,6 +255,8 @@ class RagChain:
             yield Event("done", answer=answer)
             return
         yield Event("sources", self.reading_line(answer), answer=answer)
+        if answer.quote is not None:
+            yield Event("quote", answer.quote.render(), answer=answer)
         checker = ClaimStream(answer.sources, answer.standalone_question,
                               check=self.check_claims)
         raw: list[str] = []
@@ -257,7 +298,9 @@ class RagChain:
                                      "statements of the model's answer are not in the passages")
             return
         answer.text = checked.text
-        answer.cited = [by_number[n] for n in checked.cited_numbers if n in by_number]
+        numbers = dict.fromkeys([*([answer.quote.source] if answer.quote else []),
+                                 *checked.cited_numbers])
+        answer.cited = [by_number[n] for n in numbers if n in by_number]
 
     def answer(self, question: str, history: Sequence[Message] = ()) -> Answer:
         for event in self.stream(question, history):

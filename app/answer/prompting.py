@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 Message = tuple[str, str]  # (role, content): role is "system", "user" or "assistant"
 
@@ -42,12 +42,32 @@ def number_sources(hits: Sequence) -> list[Source]:
             for i, h in enumerate(hits, start=1)]
 
 
-def focus(text: str, query: str, max_chars: int) -> str:
+def focus(text: str, query: str, max_chars: int, anchor: tuple[int, int] | None = None) -> str:
     """The ``max_chars`` window of a passage with the most words of the question, cut at word
     boundaries: a small model answers better, and starts sooner, from a short focused source
-    than from a whole page."""
+    than from a whole page. With ``anchor`` (a span of ``text``: the quote), the window holds
+    that span whole, widened to it if need be, with some context before it."""
+    if anchor is not None:
+        max_chars = max(max_chars, anchor[1] - anchor[0] + 2)
     if len(text) <= max_chars:
         return text
+    if anchor is not None:
+        best_start = max(0, anchor[0] - (max_chars - (anchor[1] - anchor[0])) // 4)
+    else:
+        best_start = _densest_start(text, query, max_chars)
+    start = min(best_start, len(text) - max_chars)
+    end = start + max_chars
+    keep_from, keep_to = anchor if anchor is not None else (end, start)
+    if start > 0:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < min(start + 40, keep_from) else start
+    if end < len(text):
+        space = text.rfind(" ", max(start, keep_to), end)
+        end = space if space > end - 40 else end
+    return ("… " if start > 0 else "") + text[start:end].strip() + (" …" if end < len(text) else "")
+
+
+def _densest_start(text: str, query: str, max_chars: int) -> int:
     from app.retrieval import marked_spans
 
     hits, position = [], 0
@@ -60,27 +80,23 @@ def focus(text: str, query: str, max_chars: int) -> str:
         count = sum(start <= h < start + max_chars for h in hits)
         if count > best_count:
             best_start, best_count = start, count
-    start = min(best_start, len(text) - max_chars)
-    end = start + max_chars
-    if start > 0:
-        space = text.find(" ", start)
-        start = space + 1 if 0 <= space < start + 40 else start
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > end - 40 else end
-    return ("… " if start > 0 else "") + text[start:end].strip() + (" …" if end < len(text) else "")
+    return best_start
 
 
-def focus_sources(sources: Sequence[Source], query: str, budgets: Sequence[int]) -> list[Source]:
-    """Each source cut to its budget of characters (best first; past the list, its last)."""
-    return [Source(s.number, s.file, s.page,
-                   focus(s.text, query, budgets[min(i, len(budgets) - 1)]), s.path, s.score,
-                   s.similarity) for i, s in enumerate(sources)]
+def focus_sources(sources: Sequence[Source], query: str, budgets: Sequence[int],
+                  anchors: dict[int, tuple[int, int]] | None = None) -> list[Source]:
+    """Each source cut to its budget of characters (best first; past the list, its last); a
+    source with an anchor (by number) keeps that span whole."""
+    anchors = anchors or {}
+    return [replace(s, text=focus(s.text, query, budgets[min(i, len(budgets) - 1)],
+                                  anchors.get(s.number))) for i, s in enumerate(sources)]
 
 
 def format_sources(sources: Sequence[Source]) -> str:
     # The labels stay: without them the 0.5B model lost the thread of a follow-up in 2 of 3 test
-    # runs. The claim check drops an echoed "[1] file.pdf, page 21:" from what is shown anyway.
+    # runs. A label the model copies into its answer makes that sentence unsupported (its file
+    # name is no word of the source): dropping such labels changed how the 0.5B model follows
+    # a conversation, so it waits for a measurement.
     return "\n\n".join(f"[{s.number}] {s.file}, page {s.page + 1}:\n{s.text}" for s in sources)
 
 
@@ -168,11 +184,9 @@ def pack_prompt(
             kept.append(source)
             room -= cost
         elif room - 20 >= MIN_SOURCE_TOKENS:
-            header = count_tokens(format_sources([Source(source.number, source.file,
-                                                         source.page, "")])) + 4
+            header = count_tokens(format_sources([replace(source, text="")])) + 4
             text = _trim_to(source.text, room - header - 4, count_tokens)
-            kept.append(Source(source.number, source.file, source.page, text, source.path,
-                               source.score, source.similarity))
+            kept.append(replace(source, text=text))
             trimmed.append(source.number)
             room = 0
         else:

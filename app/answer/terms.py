@@ -59,7 +59,7 @@ def numbers_in(text: str) -> set[str]:
     return found
 
 
-def _number_matches(claimed: str, available: set[str]) -> bool:
+def number_matches(claimed: str, available: set[str]) -> bool:
     """Equal, or the source's figure rounded to the claim's decimals (1.577 -> "1.58")."""
     if claimed in available:
         return True
@@ -103,7 +103,7 @@ def normalised(text: str) -> str:
 def missing_terms(claim: str, evidence: str, question: str = "") -> list[str]:
     """The claim's numbers and names found neither in ``evidence`` nor in the question."""
     available = numbers_in(evidence) | numbers_in(question)
-    missing = [n for n in sorted(numbers_in(claim)) if not _number_matches(n, available)]
+    missing = [n for n in sorted(numbers_in(claim)) if not number_matches(n, available)]
     haystack = normalised(evidence + " \n " + question)
     for name in sorted(names_in(claim)):
         if stem(name) in _NUMBER_WORDS.values():
@@ -125,3 +125,4 @@ def coverage(claim: str, evidence: str, question: str = "") -> float:
     if not new:
         return 1.0
     return len(new & content_stems(evidence)) / len(new)
+

@@ -34,6 +34,8 @@ def _print_outcome(answer: Any) -> None:
     if answer.refused or answer.not_found:
         if answer.refusal_reason:
             click.echo(f"({answer.refusal_reason})")
+        if answer.quote is not None:
+            click.echo("The quote above is only the closest sentence: it does not answer.")
         if answer.sources:
             click.echo("The sources above are only the closest passages: none answers the question.")
         return
@@ -69,6 +71,9 @@ def _stream_answer(events: Any, as_json: bool) -> Any:
             _print_retrieved(event.answer)
             if event.text:
                 click.echo(f"{event.text} …", err=True)
+        elif event.kind == "quote":  # the best sentences of the sources, before the model's
+            click.echo(event.text + "\n")
+            sys.stdout.flush()
         elif event.kind == "claim":  # a terminal cannot take text back: checked sentences only
             click.echo((" " if shown else "") + event.text, nl=False)
             shown = True

@@ -43,16 +43,26 @@ def interleave(answerable: Sequence[Question], absent: Sequence[Question]) -> li
     return out
 
 
+def _on_gold(source: Any, question: Question) -> bool:
+    if question.document_level:
+        return source.file in {file for file, _ in question.gold}
+    return (source.file, source.page) in question.gold
+
+
 def _citation_hits(result: Any, question: Question) -> tuple[int, int]:
     """(markers pointing to a gold page, markers shown) over the answer's statements."""
     by_number = {src.number: src for src in result.sources}
     shown = [by_number[n] for c in getattr(result, "claims", []) for n in c.shown if n in by_number]
     if not shown and not getattr(result, "claims", None):
         shown = list(result.cited)
-    gold_files = {file for file, _ in question.gold}
-    good = sum(1 for src in shown if (src.file, None if question.document_level else src.page)
-               in question.gold or (question.document_level and src.file in gold_files))
-    return good, len(shown)
+    return sum(_on_gold(src, question) for src in shown), len(shown)
+
+
+def _quote_source(result: Any) -> Any:
+    quote = getattr(result, "quote", None)
+    if quote is None or result.refused:
+        return None
+    return next((s for s in result.sources if s.number == quote.source), None)
 
 
 def _answered_everything_flagged(result: Any) -> bool:
@@ -75,10 +85,17 @@ def evaluate_answers(
         result = answer(question.question)
         good, shown = _citation_hits(result, question)
         claims = [c for c in getattr(result, "claims", []) if c.checked]
+        # What the user reads: the quote of the sources (when shown) and the model's answer;
+        # both are scored, and the model's answer alone, to tell what each contributes.
+        shown_text = getattr(result, "shown_text", result.text)
+        quote_source = _quote_source(result)
         record = {
             "id": question.id, "question": question.question, "gold_answer": question.answer,
             "absent": question.absent,
-            "answer": result.text, "refused": result.refused,
+            "answer": shown_text, "model_answer": result.text,
+            "quote": None if quote_source is None else result.quote.text,
+            "quote_on_gold": None if quote_source is None else _on_gold(quote_source, question),
+            "refused": result.refused,
             "refusal_reason": getattr(result, "refusal_reason", ""),
             "withheld": getattr(result, "withheld", ""),
             "no_cited_fact": result.refused or _answered_everything_flagged(result),
@@ -87,7 +104,11 @@ def evaluate_answers(
             "claims": [{"text": c.text, "verdict": c.verdict, "cited": list(c.cited),
                         "shown": list(c.shown), "missing": list(c.missing),
                         "coverage": round(c.coverage, 3)} for c in claims],
-            "metrics": None if question.absent else score_answer(result.text, question.answer),
+            "metrics": None if question.absent else score_answer(shown_text, question.answer),
+            "model_metrics": None if question.absent else score_answer(result.text,
+                                                                        question.answer),
+            "quote_metrics": None if question.absent or quote_source is None else
+            score_answer(result.quote.text, question.answer),
             "sources_ms": result.timings.get("sources_ms"),
             "first_token_ms": result.timings.get("first_token_ms"),
             "prompt_tokens": getattr(result, "prompt_tokens", 0),
@@ -111,6 +132,12 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for name in ANSWER_METRICS:
         values = [r["metrics"][name] for r in answerable if r["metrics"][name] is not None]
         summary[name] = {"mean": sum(values) / len(values) if values else None, "n": len(values)}
+    for part in ("model_metrics", "quote_metrics"):  # each half of what is shown, alone
+        rows = [r[part] for r in answerable if r.get(part)]
+        summary[part] = {name: (sum(v[name] for v in rows) / len(rows) if rows else None)
+                         for name in ("token_recall", "contains", "f1")} | {"n": len(rows)}
+    summary["quote_on_gold"] = _rate([r["quote_on_gold"] for r in answerable
+                                      if r.get("quote_on_gold") is not None])
     summary["refusal_rate"] = _rate([r["refused"] for r in answerable]) or 0.0
     summary["false_refusal_rate"] = _rate([r["no_cited_fact"] for r in answerable])
     summary["absent_refusal_rate"] = _rate([r["no_cited_fact"] for r in absent])
@@ -119,6 +146,11 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     summary["citation_precision"] = {
         "mean": sum(r["citations_on_gold"] for r in answerable) / shown if shown else None,
         "n": shown}
+    quoted = [r for r in answerable if r.get("quote_on_gold") is not None]
+    summary["citation_precision_with_quote"] = {
+        "mean": (sum(r["citations_on_gold"] for r in answerable) + sum(r["quote_on_gold"]
+                 for r in quoted)) / (shown + len(quoted)) if shown + len(quoted) else None,
+        "n": shown + len(quoted)}
     claims = [c for r in records if not r["refused"] for c in r["claims"]]
     summary["claims"] = {"checked": len(claims),
                          **{v: sum(c["verdict"] == v for c in claims)

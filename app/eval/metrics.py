@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections import Counter
 
+_PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _NUMBER = re.compile(r"(?<![\w.])[-−(]?\$?\d[\d,]*(?:\.\d+)?\)?%?")
 
 
 def normalize(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces. Unicode
+    punctuation counts too (NFKC first): a gold "HCoV‐HKU1" with U+2010 is the answer's
+    "HCoV-HKU1"."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(ch for ch in text
+                   if ch not in _PUNCTUATION and not unicodedata.category(ch).startswith("P"))
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 

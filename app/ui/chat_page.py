@@ -16,6 +16,7 @@ from app.ui.render import (
     answer_progress,
     context_line,
     escape_markdown,
+    quote_markdown,
     sources_html,
 )
 from app.ui.state import AppState
@@ -134,7 +135,7 @@ class ChatPage:
                 f"The language model is not available: {state.llm_problem}")
             yield chat, history, EMPTY_SOURCES, gr.skip(), gr.skip(), state.status_text()
             return
-        phase, checked, pending, numbers = "searching your documents", "", "", set()
+        phase, checked, pending, numbers, quote = "searching your documents", "", "", set(), ""
         try:
             for event in _events_in_thread(state.chain.stream(message,
                                                               [tuple(m) for m in history])):
@@ -152,6 +153,15 @@ class ChatPage:
                                         closest_only=answer.not_found),
                            gr.update(choices=source_choices(payload), value=None), payload,
                            answer_progress(phase, elapsed))
+                elif event.kind == "quote" and event.answer is not None:
+                    # The sentences that best answer, from the sources, while the model reads.
+                    quote = quote_markdown(event.answer.quote, numbers)
+                    chat[-1]["content"] = quote + "\n\n…"
+                    payload = source_payload(event.answer.sources, event.answer.evidence())
+                    yield (chat, history,
+                           sources_html(event.answer.sources, event.answer.standalone_question,
+                                        set(), event.answer.evidence()),
+                           gr.skip(), payload, answer_progress(phase, elapsed))
                 elif event.kind in ("token", "claim"):
                     # Unchecked text shows without markers; a checked sentence replaces it.
                     if event.kind == "token":
@@ -159,8 +169,8 @@ class ChatPage:
                     else:
                         checked, pending = f"{checked} {event.text}", ""
                     phase = "answering"
-                    chat[-1]["content"] = answer_markdown(f"{checked} {pending}".strip(),
-                                                          numbers) + " …"
+                    chat[-1]["content"] = (f"{quote}\n\n" if quote else "") + answer_markdown(
+                        f"{checked} {pending}".strip(), numbers) + " …"
                     yield chat, history, gr.skip(), gr.skip(), gr.skip(), answer_progress(
                         phase, elapsed)
                 elif event.kind == "done" and event.answer is not None:
@@ -184,14 +194,12 @@ class ChatPage:
             text += f" ({answer.refusal_reason}.)"
         if answer.standalone_question != message:
             text += f"\n\n(searched for: {answer.standalone_question})"
-        chat[-1]["content"] = answer_markdown(text, numbers)
+        quote = quote_markdown(answer.quote, numbers) if answer.quote and not answer.refused \
+            else ""
+        chat[-1]["content"] = (f"{quote}\n\n" if quote else "") + answer_markdown(text, numbers)
         plain = resolve_citations(answer.text, []).text
         history = [*history, ("user", message), ("assistant", plain)][-20:]
-        evidence: dict[int, list[tuple[int, int]]] = {}
-        for claim in answer.claims:
-            if claim.evidence is not None and claim.supported:
-                evidence.setdefault(claim.evidence.source, []).append(
-                    (claim.evidence.start, claim.evidence.end))
+        evidence = answer.evidence()
         payload = source_payload(answer.sources, evidence)
         context = context_line(answer.prompt_tokens, state.chain.llm.num_ctx) \
             if answer.prompt_tokens and state.chain else ""

@@ -14,6 +14,7 @@ from typing import Any
 
 from app.answer.claims import NOT_FOUND_NOTE
 from app.answer.prompting import MARKER, Source
+from app.answer.quote import QUOTE_LEAD
 
 # Every character markdown gives meaning to, so model text is shown as text.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -36,6 +37,14 @@ def answer_markdown(text: str, source_numbers: set[int]) -> str:
     # A statement the claim check found in no source: visibly not a cited fact.
     return "".join(out).replace(escape_markdown(NOT_FOUND_NOTE),
                                 "⚠️ *not found in your documents*")
+
+
+def quote_markdown(quote: Any, source_numbers: set[int]) -> str:
+    """The quote (``app.answer.quote.Quote``) as a block quote above the answer, escaped, with
+    its marker a link to the source."""
+    link = f" [\\[{quote.source}\\]](#source-{quote.source})" \
+        if quote.source in source_numbers else ""
+    return f"> *{escape_markdown(QUOTE_LEAD)}* \u201c{escape_markdown(quote.text)}\u201d{link}"
 
 
 def highlighted_html(text: str, query: str) -> str:

@@ -67,9 +67,10 @@ def open_arms(gguf: str) -> dict[str, Any]:
     after = RagChain(retriever, llm, k=settings.top_k,
                      relevance_threshold=settings.relevance_threshold,
                      source_chars=settings.source_chars, check_claims=True,
-                     check_answerability=True)
+                     check_answerability=True, quote=settings.quote)
     before = RagChain(retriever, llm, k=4, relevance_threshold=settings.relevance_threshold,
-                      source_chars=[800], check_claims=False, check_answerability=False)
+                      source_chars=[800], check_claims=False, check_answerability=False,
+                      quote=False)
     return {"before": before, "after": after, "settings": settings}
 
 

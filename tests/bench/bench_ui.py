@@ -1,6 +1,6 @@
-"""UI overhead: time from pressing Enter to the sources and to the first answer word shown in the
-browser, against the chain's own time to first token inside `localrag ask`, on the same questions
-in one run; and the app's page load time.
+"""UI overhead: time from pressing Enter to the sources, the quote and the model's first answer
+word shown in the browser, against the chain's own time to first token inside `localrag ask`, on
+the same questions in one run; and the app's page load time.
 
 The app (`localrag serve`) and the `localrag ask` code path (RagChain.stream, run in this process
 with the model loaded and warmed, as a long-lived `ask` would be: a fresh `ask` process also pays
@@ -79,19 +79,27 @@ def wait_http(url: str, process: subprocess.Popen, seconds: float = 300) -> None
     raise TimeoutError(url)
 
 
-def browser_times_ms(page, question: str) -> tuple[float, float]:
-    """Enter pressed -> (a source card is shown, the bot message shows a word)."""
+def browser_times_ms(page, question: str) -> tuple[float, float, float | None]:
+    """Enter pressed -> (a source card is shown, the bot message shows a word of the model's
+    answer, the quote of the sources is shown above it (None when there is none))."""
     page.locator("#lr-new-chat").click()
     page.wait_for_timeout(300)
     box = page.locator("#lr-question textarea")
     box.fill(question)
     page.evaluate("""() => { window.__firstToken = null; window.__sources = null;
+        window.__quote = null;
         const chat = document.querySelector('#lr-chat');
         const panel = document.querySelector('#lr-sources');
         new MutationObserver(() => { const rows = chat.querySelectorAll('.message-row');
-          const last = rows[rows.length - 1]; const text = last ? last.innerText.trim() : '';
-          if (window.__firstToken === null && rows.length >= 2 && /[A-Za-z0-9]/.test(text)
-              && window.__enterAt) { window.__firstToken = performance.now(); } })
+          const last = rows[rows.length - 1];
+          if (!last || rows.length < 2 || !window.__enterAt) return;
+          // The quote is a block quote; the model's words are the paragraphs outside it.
+          const own = [...last.querySelectorAll('p')].filter(p => !p.closest('blockquote'))
+            .map(p => p.innerText).join(' ');
+          if (window.__quote === null && last.querySelector('blockquote'))
+            { window.__quote = performance.now(); }
+          if (window.__firstToken === null && /[A-Za-z0-9]/.test(own))
+            { window.__firstToken = performance.now(); } })
         .observe(chat, {subtree: true, childList: true, characterData: true});
         new MutationObserver(() => {
           if (window.__sources === null && window.__enterAt && panel.querySelector('.lr-source'))
@@ -103,10 +111,11 @@ def browser_times_ms(page, question: str) -> tuple[float, float]:
                            timeout=300_000)
     first = page.evaluate("window.__firstToken - window.__enterAt")
     sources = page.evaluate("window.__sources - window.__enterAt")
+    quote = page.evaluate("window.__quote === null ? null : window.__quote - window.__enterAt")
     page.wait_for_function("() => { const r = document.querySelectorAll('#lr-chat .message-row');"
                            " return !r[r.length - 1].innerText.trim().endsWith('…'); }",
                            timeout=300_000)
-    return float(sources), float(first)
+    return float(sources), float(first), None if quote is None else float(quote)
 
 
 def ask_first_token_ms(chain: object, question: str) -> float:
@@ -158,12 +167,13 @@ def main() -> None:
             page.wait_for_selector("#lr-question textarea")
             browser_times_ms(page, "warm-up: who automated the lighthouse?")
             for _, _, question in FACTS * 2:
-                sources_ms, ui_ms = browser_times_ms(page, question)
+                sources_ms, ui_ms, quote_ms = browser_times_ms(page, question)
                 cli_ms = ask_first_token_ms(chain, question)
                 rounds.append({"question": question, "browser_ms": ui_ms, "ask_ms": cli_ms,
-                               "sources_ms": sources_ms})
-                print(f"{question[:50]:<50} sources {sources_ms:6.0f} ms  browser {ui_ms:7.0f} ms"
-                      f"  ask {cli_ms:7.0f} ms", flush=True)
+                               "sources_ms": sources_ms, "quote_ms": quote_ms})
+                print(f"{question[:50]:<50} sources {sources_ms:6.0f} ms  quote "
+                      f"{quote_ms or 0:6.0f} ms  browser {ui_ms:7.0f} ms  ask {cli_ms:7.0f} ms",
+                      flush=True)
             browser.close()
     finally:
         server.terminate()
@@ -172,9 +182,14 @@ def main() -> None:
     cli = statistics.median(r["ask_ms"] for r in rounds)
     overhead = statistics.median(r["browser_ms"] - r["ask_ms"] for r in rounds)
     sources = sorted(r["sources_ms"] for r in rounds)
+    quotes = sorted(r["quote_ms"] for r in rounds if r["quote_ms"] is not None)
     report = {"model": args.model, "rounds": rounds, "page_load_ms": loads,
               "sources_median_ms": statistics.median(sources),
               "sources_p95_ms": sources[min(len(sources) - 1, int(0.95 * len(sources)))],
+              "quotes_shown": len(quotes),
+              "quote_median_ms": statistics.median(quotes) if quotes else None,
+              "quote_p95_ms": quotes[min(len(quotes) - 1, int(0.95 * len(quotes)))]
+              if quotes else None,
               "load_average": os.getloadavg()[0],
               "page_load_median_ms": statistics.median(loads), "browser_ttft_median_ms": ui,
               "ask_ttft_median_ms": cli, "overhead_median_ms": overhead}
