@@ -109,3 +109,16 @@ def test_the_quote_is_escaped_and_links_its_source():
     assert "<script>" not in rendered and "](http" not in rendered
     assert rendered.endswith("[\\[2\\]](#source-2)")
     assert "#source-2" not in quote_markdown(quote, {1})  # no link to a source not shown
+
+
+def test_source_cards_show_title_and_file_relevance_in_words_and_a_legend():
+    titled = Source(1, "covid_630.pdf", 2, "text", similarity=0.71, title="Bats and <coronaviruses>")
+    plain = Source(2, "notes.pdf", 0, "text", similarity=0.40, title="notes")
+    html = sources_html([titled, plain], "bats", cited={1})
+    assert "Bats and &lt;coronaviruses&gt;</span> <span class='lr-file'>covid_630.pdf" in html
+    assert "<span class='lr-title'>notes.pdf</span>" in html  # a title that is the file name
+    assert "close match" in html and "loosely related" in html and "similarity 0.71" in html
+    assert html.index("source-1") < html.index("source-2")  # rank order
+    assert "cited in the answer" in html and html.count("lr-cited-tag") == 1
+    refused = sources_html([titled], "bats", cited=set(), closest_only=True)
+    assert "none answers the question" in refused and "cited in the answer" not in refused

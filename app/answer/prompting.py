@@ -30,6 +30,7 @@ class Source:
     path: str = ""
     score: float = 0.0
     similarity: float = 0.0
+    title: str = ""  # the document's title (PDF metadata or first heading); "" if none
 
     @property
     def label(self) -> str:
@@ -38,8 +39,8 @@ class Source:
 
 def number_sources(hits: Sequence) -> list[Source]:
     """Sources [1]..[n] from retrieval hits (anything with file, page, text, path, score)."""
-    return [Source(i, h.file, h.page, h.text, h.path, h.score, getattr(h, "similarity", 0.0))
-            for i, h in enumerate(hits, start=1)]
+    return [Source(i, h.file, h.page, h.text, h.path, h.score, getattr(h, "similarity", 0.0),
+                   getattr(h, "title", "") or "") for i, h in enumerate(hits, start=1)]
 
 
 def focus(text: str, query: str, max_chars: int, anchor: tuple[int, int] | None = None) -> str:

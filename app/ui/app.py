@@ -16,7 +16,11 @@ __all__ = ["CSS", "AppState", "build_ui", "load_ui_settings"]
 CSS = """
 .lr-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px;
   margin-bottom: 8px; }
-.lr-source.lr-cited { border-color: var(--color-accent); }
+.lr-source.lr-cited, .lr-key-cited { border: 2px solid var(--color-accent); }
+.lr-key-cited { padding: 0 3px; border-radius: 4px; }
+.lr-cited-tag { color: var(--color-accent); font-size: 0.85em; margin-left: 6px; }
+.lr-title { font-weight: 600; }
+.lr-file { color: var(--body-text-color-subdued); margin-left: 4px; }
 .lr-source-head { font-size: 0.9em; margin-bottom: 4px; }
 .lr-page, .lr-score { color: var(--body-text-color-subdued); margin-left: 6px; }
 .lr-passage { font-size: 0.9em; white-space: pre-wrap; max-height: 14em; overflow-y: auto; }

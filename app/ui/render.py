@@ -80,17 +80,37 @@ def sources_html(sources: Sequence[Source], query: str, cited: set[int],
     cards = []
     if closest_only:
         cards.append("<p class='lr-note'>Closest passages (none answers the question):</p>")
+    elif cited or evidence:
+        cards.append("<p class='lr-note'>In rank order. <span class='lr-key-cited'>Framed</span>:"
+                     " cited in the answer. <span class='lr-evidence'>Shaded</span>: the sentences"
+                     " that support it.</p>")
     for s in sources:
         mark = " lr-cited" if s.number in cited else ""
+        title = s.title.strip()
+        named = (f"<span class='lr-title'>{html.escape(title)}</span> "
+                 f"<span class='lr-file'>{html.escape(s.file)}</span>"
+                 if title and title not in (s.file, s.file.rsplit(".", 1)[0])
+                 else f"<span class='lr-title'>{html.escape(s.file)}</span>")
         cards.append(
             f"<div class='lr-source{mark}' id='source-{s.number}'>"
-            f"<div class='lr-source-head'><b>[{s.number}]</b> {html.escape(s.file)} "
+            f"<div class='lr-source-head'><b>[{s.number}]</b> {named} "
             f"<span class='lr-page'>p.{s.page + 1}</span> "
-            f"<span class='lr-score'>similarity {s.similarity:.2f}</span></div>"
+            f"<span class='lr-score' title='similarity {s.similarity:.2f}'>"
+            f"{relevance_words(s.similarity)}</span>"
+            f"{' <b class=lr-cited-tag>cited</b>' if mark else ''}</div>"
             f"<div class='lr-passage'>{passage_html(s.text, query, evidence.get(s.number, ()))}"
             "</div></div>"
         )
     return "\n".join(cards)
+
+
+# The passage's similarity to the question (MiniLM cosine) in words a reader uses; the number is
+# in the tooltip. The bands are for reading only: what decides a refusal is the threshold (0.30).
+RELEVANCE_BANDS = ((0.6, "close match"), (0.45, "related"), (-1.0, "loosely related"))
+
+
+def relevance_words(similarity: float) -> str:
+    return next(words for floor, words in RELEVANCE_BANDS if similarity >= floor)
 
 
 def answer_progress(phase: str, elapsed_s: float) -> str:
