@@ -82,6 +82,11 @@ def _events_in_thread(events: Iterator[Any], poll_s: float = PROGRESS_POLL_S) ->
         stop.set()
 
 
+def _above(quote: str, body: str) -> str:
+    """The chat message: the quote (markdown, may be empty) above the answer's body."""
+    return f"{quote}\n\n{body}" if quote else body
+
+
 def source_choices(payload: list[dict[str, Any]]) -> list[tuple[str, int]]:
     return [(f"[{s['number']}] {s['file']} p.{s['page'] + 1}", s["number"]) for s in payload]
 
@@ -156,11 +161,12 @@ class ChatPage:
                 elif event.kind == "quote" and event.answer is not None:
                     # The sentences that best answer, from the sources, while the model reads.
                     quote = quote_markdown(event.answer.quote, numbers)
-                    chat[-1]["content"] = quote + "\n\n…"
-                    payload = source_payload(event.answer.sources, event.answer.evidence())
+                    chat[-1]["content"] = _above(quote, "…")
+                    evidence = event.answer.evidence()
+                    payload = source_payload(event.answer.sources, evidence)
                     yield (chat, history,
                            sources_html(event.answer.sources, event.answer.standalone_question,
-                                        set(), event.answer.evidence()),
+                                        set(), evidence),
                            gr.skip(), payload, answer_progress(phase, elapsed))
                 elif event.kind in ("token", "claim"):
                     # Unchecked text shows without markers; a checked sentence replaces it.
@@ -169,8 +175,8 @@ class ChatPage:
                     else:
                         checked, pending = f"{checked} {event.text}", ""
                     phase = "answering"
-                    chat[-1]["content"] = (f"{quote}\n\n" if quote else "") + answer_markdown(
-                        f"{checked} {pending}".strip(), numbers) + " …"
+                    chat[-1]["content"] = _above(quote, answer_markdown(
+                        f"{checked} {pending}".strip(), numbers) + " …")
                     yield chat, history, gr.skip(), gr.skip(), gr.skip(), answer_progress(
                         phase, elapsed)
                 elif event.kind == "done" and event.answer is not None:
@@ -196,7 +202,7 @@ class ChatPage:
             text += f"\n\n(searched for: {answer.standalone_question})"
         quote = quote_markdown(answer.quote, numbers) if answer.quote and not answer.refused \
             else ""
-        chat[-1]["content"] = (f"{quote}\n\n" if quote else "") + answer_markdown(text, numbers)
+        chat[-1]["content"] = _above(quote, answer_markdown(text, numbers))
         plain = resolve_citations(answer.text, []).text
         history = [*history, ("user", message), ("assistant", plain)][-20:]
         evidence = answer.evidence()
