@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.embed import Embedder
-from ingest.lexical import STOPWORDS, query_terms
+from ingest.lexical import STOPWORDS
 from ingest.lexical import StoredChunk as Candidate  # one chunk proposed by a retriever
 from ingest.registry import Registry
 from ingest.store import VectorStore
@@ -218,13 +218,16 @@ class Retriever:
             self._dense_worker = ThreadPoolExecutor(1, thread_name_prefix="dense-search")
         return self._dense_worker
 
-    def dense(self, vector: list[float], limit: int, timings: SearchTimings
+    def dense(self, vector: list[float], limit: int, timings: SearchTimings,
+              doc_ids: Collection[str] | None = None
               ) -> tuple[list[Candidate], dict[str, float]]:
-        """Nearest chunks and their cosine similarities (Chroma 1.5 answers an n_results larger
-        than the collection with what it has)."""
+        """Nearest chunks (of the documents ``doc_ids`` only, when given) and their cosine
+        similarities (Chroma 1.5 answers an n_results larger than the collection, or than the
+        chunks the filter leaves, with what it has)."""
         started = time.perf_counter()
         got = self.store.collection.query(
             query_embeddings=[vector], n_results=limit,
+            where=None if doc_ids is None else {"doc_id": {"$in": sorted(doc_ids)}},
             include=["documents", "metadatas", "distances"],
         )
         timings.dense_ms = (time.perf_counter() - started) * 1000
@@ -244,23 +247,32 @@ class Retriever:
         return {cid: float(sum(a * b for a, b in zip(vector, emb, strict=True)))
                 for cid, emb in zip(got["ids"], got["embeddings"], strict=True)}
 
-    def lexical(self, query: str, limit: int, timings: SearchTimings) -> list[Candidate]:
+    def lexical(self, query: str, limit: int, timings: SearchTimings,
+                doc_ids: Collection[str] | None = None) -> list[Candidate]:
         started = time.perf_counter()
-        hits = self.registry.lexical_search(query, limit)
+        hits = self.registry.lexical_search(query, limit, doc_ids)
         timings.lexical_ms += (time.perf_counter() - started) * 1000
         return [h.chunk for h in hits]
 
-    def named(self, query: str, timings: SearchTimings) -> dict[str, float]:
-        """Documents the question names (company, paper), for the document boost."""
+    def named(self, query: str, timings: SearchTimings,
+              doc_ids: Collection[str] | None = None) -> dict[str, float]:
+        """Documents the question names (company, paper), for the document boost; of those in
+        ``doc_ids`` only, when given."""
         started = time.perf_counter()
         named = self.registry.named_documents(query)
+        if doc_ids is not None:
+            # Which words name a document is a fact of the library, so they are found over all
+            # of it; only the boost is kept to the scope (a handful of documents, no top-N).
+            named = {doc_id: score for doc_id, score in named.items() if doc_id in doc_ids}
         timings.documents_ms += (time.perf_counter() - started) * 1000
         return named
 
-    def topics(self, query: str, timings: SearchTimings) -> list[str]:
-        """Documents whose whole text matches the question best, best first."""
+    def topics(self, query: str, timings: SearchTimings,
+               doc_ids: Collection[str] | None = None) -> list[str]:
+        """Documents (of ``doc_ids`` only, when given) whose whole text matches the question
+        best, best first."""
         started = time.perf_counter()
-        ranked = self.registry.topical_documents(query, TOPICAL_DOCUMENTS)
+        ranked = self.registry.topical_documents(query, TOPICAL_DOCUMENTS, doc_ids)
         timings.documents_ms += (time.perf_counter() - started) * 1000
         return ranked
 
@@ -285,15 +297,40 @@ class Retriever:
         return [(by_id[i], score + boost.get(by_id[i].doc_id, 0.0) + prior.get(by_id[i].doc_id, 0.0))
                 for i, score in fused.items()]
 
-    def unknown_terms(self, query: str) -> list[str]:
-        """Rare words of ``query`` (not everyday words of the embedding model's vocabulary) that
-        no indexed chunk contains: what the question asks about is not in the library. Everyday
-        words ("summarise", "conclusion") are left out: a small library lacks many of them."""
-        rare = " ".join(w for w in re.findall(r"\w+", query) if not self.embedder.is_common_word(w))
-        return self.registry.unknown_terms(rare) if rare else []
+    def unknown_terms(self, query: str, doc_ids: Collection[str] | None = None) -> list[str]:
+        """Rare words of ``query`` that no indexed chunk contains.
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        """The ``k`` best passages for ``query`` (at most one per page), best first."""
+        What the question asks about is not in the library, or not in the chosen documents.
+        Everyday words of the embedding model's vocabulary ("summarise", "conclusion") are left
+        out: a small library lacks many of them.
+
+        Args:
+            query: The user's question.
+            doc_ids: Only chunks of these documents count (None: the whole library), so a word
+                that only other documents use is unknown.
+
+        Returns:
+            The unknown words, in the order of the question.
+        """
+        rare = " ".join(w for w in re.findall(r"\w+", query) if not self.embedder.is_common_word(w))
+        return self.registry.unknown_terms(rare, _scope(doc_ids)) if rare else []
+
+    def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query`` (at most one per page), best first.
+
+        Args:
+            query: The question, as searched.
+            k: How many passages at most.
+            doc_ids: Search only chunks of these documents (None: the whole library). Every
+                ranking is filtered, not only the result, so the scope's best passages are
+                found however far down the library's ranking they are.
+
+        Returns:
+            The passages; none for an empty ``doc_ids``.
+        """
+        scope = _scope(doc_ids)
+        if scope is not None and not scope:
+            return []  # nothing chosen, nothing to search
         timings = SearchTimings()
         n = self.candidates
         started = time.perf_counter()
@@ -301,11 +338,11 @@ class Retriever:
         timings.embed_ms = (time.perf_counter() - started) * 1000
         # Chroma's query and SQLite's both release the GIL: the dense search runs beside the
         # keyword ones (p95 of the two at 100k chunks, machine loaded: 40 -> 30 ms).
-        dense_job = self._worker().submit(self.dense, vector, n, timings) \
+        dense_job = self._worker().submit(self.dense, vector, n, timings, scope) \
             if self.dense_weight > 0 else None
-        lexical = self.lexical(query, n, timings) if self.lexical_weight > 0 else []
-        named = self.named(query, timings) if self.document_weight > 0 else {}
-        topics = self.topics(query, timings) if self.topic_weight > 0 else []
+        lexical = self.lexical(query, n, timings, scope) if self.lexical_weight > 0 else []
+        named = self.named(query, timings, scope) if self.document_weight > 0 else {}
+        topics = self.topics(query, timings, scope) if self.topic_weight > 0 else []
         dense, similarity = dense_job.result() if dense_job is not None else ([], {})
         started = time.perf_counter()
         ranked = self.fuse(query, dense, lexical, named, topics)
@@ -344,44 +381,6 @@ class Retriever:
         return found
 
 
-def marked_spans(text: str, query: str) -> list[tuple[str, bool]]:
-    """Split ``text`` into (piece, matched) so a UI can highlight the query's words.
-
-    A word matches a query term exactly or by a shared stem of at least five letters, close
-    enough to what the Porter-stemmed keyword index matched.
-    """
-    terms = query_terms(query)
-    if not terms:
-        return [(text, False)]
-    stems = {t[:5] if len(t) > 5 else t for t in terms}
-
-    def matches(word: str) -> bool:
-        lower = word.lower()
-        return lower in terms or (len(lower) >= 5 and lower[:5] in stems)
-
-    spans: list[tuple[str, bool]] = []
-    last = 0
-    for match in re.finditer(r"\w+", text):
-        if matches(match.group()):
-            if match.start() > last:
-                spans.append((text[last : match.start()], False))
-            spans.append((match.group(), True))
-            last = match.end()
-    if last < len(text):
-        spans.append((text[last:], False))
-    return spans
-
-
-def snippet(text: str, query: str, width: int = 240) -> str:
-    """A window of ``text`` around its first match of the query, whitespace folded."""
-    flat = " ".join(text.split())
-    spans = marked_spans(flat, query)
-    position, first = 0, 0
-    for piece, matched in spans:
-        if matched:
-            first = position
-            break
-        position += len(piece)
-    start = max(0, min(first - width // 3, len(flat) - width))
-    window = flat[start : start + width]
-    return ("…" if start > 0 else "") + window + ("…" if start + width < len(flat) else "")
+def _scope(doc_ids: Collection[str] | None) -> frozenset[str] | None:
+    """The scope as a set (a list or a generator may be passed), None staying the library."""
+    return None if doc_ids is None else frozenset(doc_ids)

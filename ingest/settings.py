@@ -208,6 +208,16 @@ class Settings(BaseSettings):
         return self.data_dir / "ui-settings.json"
 
     @property
+    def chats_path(self) -> Path:
+        """The browser app's saved chats (SQLite)."""
+        return self.data_dir / "chats.sqlite3"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Chats exported as Markdown from the browser app."""
+        return self.data_dir / "exports"
+
+    @property
     def inbox_dir(self) -> Path:
         return self.data_dir / "inbox"
 

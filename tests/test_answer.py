@@ -98,6 +98,17 @@ def test_sources_and_the_quote_come_before_the_first_token(chain):
     assert " ".join(source.text[quote.start:quote.end].split()) == quote.text
 
 
+def test_a_question_within_chosen_documents_cites_only_them(chain):
+    question = "When does the community garden open on Saturdays?"
+    [garden] = [d.doc_id for d in chain.retriever.registry.documents() if d.name == "garden.pdf"]
+    # The garden handbook has two pages: the library's four passages take the harbor's too.
+    assert "harbor report.pdf" in {h.file for h in chain.retriever.search(question, 4)}
+    answer = chain.answer(question, scope={garden})
+    assert not answer.refused and not answer.not_found
+    assert answer.sources and {s.file for s in answer.sources} == {"garden.pdf"}
+    assert answer.cited and {s.file for s in answer.cited} == {"garden.pdf"}
+
+
 def test_a_guideline_dose_the_papers_lack_is_never_a_cited_number(tmp_path, test_gguf,
                                                                   shared_embedder):
     """The issue's case: a paper with a drug's lab results (no dosing), asked for a dose."""

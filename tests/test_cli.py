@@ -68,6 +68,40 @@ def test_errors_are_one_line_messages(tmp_path, args, env, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--doc", "nothing.pdf", "Error: no document matches 'nothing.pdf': see `localrag docs`"),
+    ("--folder", "nowhere", "Error: no indexed document is under 'nowhere'"),
+])
+def test_asking_within_an_unknown_document_is_a_one_line_usage_error(option, value, message):
+    out = run("ask", option, value, "What is the notice period?")
+    assert out.returncode == 2  # click's usage error, before any model loads
+    assert message in out.stderr and message in out.stderr.splitlines()[-1]
+    assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_doc_and_folder_options_choose_indexed_documents(tmp_path, ingestor):
+    import click
+
+    from app.cli.llm_commands import resolve_scope
+    from ingest.settings import Settings
+
+    write_pdf(tmp_path / "docs" / "contracts" / "lease.pdf", [prose("lease")])
+    write_pdf(tmp_path / "docs" / "contracts" / "old" / "lease.pdf", [prose("old lease")])
+    write_pdf(tmp_path / "docs" / "papers" / "zebra.pdf", [prose("zebra")])
+    ingestor.ingest([tmp_path / "docs"])
+    ids = {path: d.doc_id for d in ingestor.registry.documents() for path in d.paths}
+    ingestor.close()
+    lease, old, zebra = (ids[str(tmp_path / "docs" / p)]
+                         for p in ("contracts/lease.pdf", "contracts/old/lease.pdf", "papers/zebra.pdf"))
+    settings = Settings()  # the data directory the ingestor wrote (LOCALRAG_DATA_DIR)
+    assert resolve_scope(settings, (), ()) is None  # the whole library
+    assert resolve_scope(settings, ("zebra.pdf", lease[:8]), ()) == {zebra, lease}
+    assert resolve_scope(settings, ("docs/papers/zebra.pdf",), ("docs/contracts",)) == {
+        zebra, lease, old}  # relative to where the command runs
+    with pytest.raises(click.UsageError, match="'lease.pdf' matches 2 documents"):
+        resolve_scope(settings, ("lease.pdf",), ())
+
+
 def test_settings_come_from_localrag_toml(tmp_path):
     (tmp_path / "localrag.toml").write_text('chunk_size = 640\nchunk_overlap = 64\n')
     out = run("status", cwd=tmp_path)

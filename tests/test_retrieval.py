@@ -57,6 +57,49 @@ def test_paraphrase_is_found_by_meaning(tmp_path, ingestor):
     assert hit.page == 1
 
 
+def _dredging_reports(folder: Path) -> None:
+    """Two reports on the same dredging work; only the river one names its contractor and
+    permit."""
+    write_pdf(folder / "harbor.pdf", [
+        prose("dredging", 6),
+        "The harbor dredging of the north channel costs 4.7 million euros and starts in March. "
+        + prose("harbor dredging", 4),
+    ], title="Harbor Authority report")
+    write_pdf(folder / "river.pdf", [
+        prose("dredging", 6),
+        "The river dredging was done by Zarnowski Marine under permit KV-9932-RR for 2.1 million "
+        "euros. " + prose("river dredging", 4),
+    ], title="River Board report")
+
+
+def test_a_scoped_search_finds_only_the_chosen_documents(tmp_path, ingestor):
+    _dredging_reports(tmp_path / "docs")
+    ingestor.ingest([tmp_path / "docs"])
+    ids = {d.name: d.doc_id for d in ingestor.registry.documents()}
+    harbor, river = ids["harbor.pdf"], ids["river.pdf"]
+    retriever = _retriever(ingestor)
+    cost = "How much did the dredging cost?"
+    assert {h.doc_id for h in retriever.search(cost, 4)} == {harbor, river}
+    scoped = retriever.search(cost, 4, doc_ids={harbor})
+    assert len(scoped) == 2 and {h.file for h in scoped} == {"harbor.pdf"}  # both its pages
+    # The permit is only in the river report, found there by its words; in the harbor report
+    # no chunk holds them, so keyword search adds nothing and nothing of the river leaks in.
+    permit = "Which permit is KV-9932-RR?"
+    assert any(h.doc_id == river and h.lexical_rank == 1 for h in retriever.search(permit, 4))
+    scoped = retriever.search(permit, 4, doc_ids=[harbor])
+    assert scoped and all(h.doc_id == harbor and h.lexical_rank is None for h in scoped)
+    # The question names the river report: its boost is dropped with it.
+    named = "What did the River Board's dredging cost?"
+    assert list(ingestor.registry.named_documents(named)) == [river]
+    assert {h.doc_id for h in retriever.search(named, 4, doc_ids={harbor})} == {harbor}
+    assert retriever.search(cost, 4, doc_ids=set()) == []
+    # The contractor is a word of the library, but not of the harbor report.
+    contractor = "Did Zarnowski do the dredging?"
+    assert retriever.unknown_terms(contractor) == []
+    assert retriever.unknown_terms(contractor, doc_ids={harbor}) == ["zarnowski"]
+    assert retriever.unknown_terms(contractor, doc_ids={river}) == []
+
+
 def _lexical_matches_vectors(ingestor) -> None:
     assert sorted(ingestor.registry.lexical_chunk_ids()) == sorted(stored(ingestor)["ids"])
     check_document_terms(ingestor.registry)

@@ -5,11 +5,11 @@ from dataclasses import replace
 import pytest
 
 from app.eval.retrieval import bootstrap_interval, hit_at, recall_at, reciprocal_rank
+from app.highlight import marked_spans
 from app.retrieval import (
     Candidate,
     Retriever,
     document_boost,
-    marked_spans,
     merge_by_page,
     phrase_ranking,
     reciprocal_rank_fusion,
@@ -249,3 +249,87 @@ def test_a_spread_sample_takes_one_question_per_document_in_turn():
     documents = [min(q.gold)[0] for q in picked]
     assert sorted(documents[:4]) == ["a.pdf", "b.pdf", "c.pdf", "d.pdf"]  # every paper first
     assert spread_sample(rows, 8) == picked  # seeded: the same sample every run
+
+
+def test_a_scoped_keyword_search_ranks_only_the_scope_s_chunks():
+    db = _keyword_db({
+        "loud": ("Budget notes", [f"Budget, budget and budget again, item {i}." for i in range(6)]),
+        "quiet": ("Garden handbook", ["The garden budget is small.", "Compost needs turning."]),
+    })
+    # The library's top 3 are all the loud document's: a filter after the limit would leave
+    # nothing of the quiet one.
+    assert {h.chunk.doc_id for h in lexical.search(db, "budget", 3)} == {"loud"}
+    assert [h.chunk.chunk_id for h in lexical.search(db, "budget", 3, {"quiet"})] == ["quiet-0"]
+    assert lexical.search(db, "compost", 5, {"loud"}) == []  # a match elsewhere does not leak
+    assert lexical.search(db, "budget", 5, set()) == []
+
+
+def test_a_scoped_keyword_query_is_anchored_on_words_the_scope_holds(monkeypatch):
+    docs = {f"d{i}": ("", [f"common words everywhere {'rare' if i == 3 else 'other'}"])
+            for i in range(8)}
+    db = _keyword_db(docs)
+    monkeypatch.setattr(lexical, "ANCHOR_MAX_ROWS", 4)
+    scope = {"d0", "d1", "d2", "d4", "d5"}  # as many chunks as the bound, none with "rare"
+    assert lexical.anchored_expression(db, "common rare", scope) == (
+        '("common" OR "rare") AND ("common")')
+    assert {h.chunk.doc_id for h in lexical.search(db, "common rare", 10, scope)} == scope
+    # Fewer chunks than the bound: the exact full query, without counting.
+    assert lexical.anchored_expression(db, "common rare", {"d2", "d3"}) == '"common" OR "rare"'
+    assert [h.chunk.doc_id for h in lexical.search(db, "common rare", 1, {"d2", "d3"})] == ["d3"]
+
+
+def test_a_word_only_other_documents_use_is_unknown_within_a_scope():
+    db = _keyword_db({
+        "lab": ("Antivirals in vitro", ["Favipiravir was tested in Vero cells."]),
+        "trial": ("Remdesivir trial", ["Remdesivir shortened recovery."]),
+    })
+    assert lexical.unknown_terms(db, "Was remdesivir tested?") == []
+    assert lexical.unknown_terms(db, "Was remdesivir tested?", {"lab"}) == ["remdesivir"]
+    assert lexical.unknown_terms(db, "Was remdesivir tested?", {"lab", "trial"}) == []
+    # A typo of a word of the scope is still no unknown word; of another document's, it is.
+    assert lexical.unknown_terms(db, "Was favipiravri tested?", {"lab"}) == []
+    assert lexical.unknown_terms(db, "Was favipiravri tested?", {"trial"}) == [
+        "favipiravri", "tested"]
+
+
+def test_the_topical_prior_and_the_document_boost_keep_to_the_scope():
+    from app.retrieval import SearchTimings
+
+    db = _keyword_db({
+        "mers": ("Paper one", ["MERS spreads in camels.", "MERS incubation lasts days."]),
+        "flu": ("Paper two", ["Influenza incubation is short.", "Vaccines work."]),
+        "bats": ("Paper three", ["Bats carry many viruses."]),
+    })
+    assert lexical.topical_documents(db, "incubation period of MERS", 10) == ["mers", "flu"]
+    assert lexical.topical_documents(db, "incubation period of MERS", 10, {"flu", "bats"}) == [
+        "flu"]
+
+    class Names:
+        def named_documents(self, text: str) -> dict[str, float]:
+            return {"mers": 2.0, "flu": 1.0}
+
+    retriever = Retriever(None, Names(), None)
+    assert retriever.named("q", SearchTimings()) == {"mers": 2.0, "flu": 1.0}
+    assert retriever.named("q", SearchTimings(), frozenset({"flu", "bats"})) == {"flu": 1.0}
+
+
+def test_picks_become_the_ids_of_the_documents_they_choose():
+    from app.owner.scope import scope_doc_ids
+    from ingest.registry import Document
+
+    def doc(doc_id: str, *paths: str, status: str = "indexed") -> Document:
+        return Document(doc_id=doc_id, title="", size=1, pages=1, chunks=1, empty_pages=0,
+                        status=status, error=None, problems=(), updated_at=0.0, paths=paths)
+
+    docs = [doc("a1", "/lib/papers/a.pdf"), doc("b2", "/lib/papers/2023/b.pdf"),
+            doc("c3", "/lib/papers-old/c.pdf", "/other/c.pdf"),
+            doc("f4", "/lib/papers/broken.pdf", status="failed")]
+    assert scope_doc_ids(docs, ["a1"]) == {"a1"}
+    # A folder holds the documents under it at any depth; a sibling sharing its name's start,
+    # or a document that failed, is not in it.
+    assert scope_doc_ids(docs, ["/lib/papers"]) == {"a1", "b2"}
+    assert scope_doc_ids(docs, ["folder:/lib/papers/2023/"]) == {"b2"}
+    assert scope_doc_ids(docs, ["folder:/other", "a1"]) == {"a1", "c3"}  # any of its paths
+    assert scope_doc_ids(docs, ["/other/c.pdf"]) == {"c3"}
+    assert scope_doc_ids(docs, ["removed-id", "f4"]) == set()
+    assert scope_doc_ids(docs, []) == set()

@@ -23,6 +23,7 @@ FLOORS = {
     "app.answer": 2,
     "app.eval": 2,
     "app.retrieval": 1,
+    "app.highlight": 1,
     "app.llm": 1,
     "app.offline": 0,
     "ingest": -1,

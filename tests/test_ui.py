@@ -25,33 +25,46 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ANSWER_TIMEOUT_MS = 300_000
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory, test_gguf):
-    root = tmp_path_factory.mktemp("ui")
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALRAG_DATA_DIR": str(root / "data"),
-           "LOCALRAG_LLM_BACKEND": "llamacpp", "LOCALRAG_GGUF": str(test_gguf("qwen2.5-0.5b"))}
-    log = (root / "serve.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                              env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
+def launch_serve(root: Path, gguf: Path, port: int | None = None,
+                 env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+                 ) -> tuple[subprocess.Popen, str]:
+    """`localrag serve` on ``root``/data with the real embedder and ``gguf`` through llama.cpp
+    (``env`` overrides or adds settings), once it answers."""
     import httpx
 
+    port = port or free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALRAG_DATA_DIR": str(root / "data"),
+           "LOCALRAG_LLM_BACKEND": "llamacpp", "LOCALRAG_GGUF": str(gguf), **(env or {})}
+    log = (root / "serve.log").open("a")
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                               *args], env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
     while True:
         if server.poll() is not None:
             raise RuntimeError((root / "serve.log").read_text()[-3000:])
         try:
             if httpx.get(url, timeout=2).status_code == 200:
-                break
+                return server, url
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
+            server.kill()
             raise TimeoutError((root / "serve.log").read_text()[-3000:])
         time.sleep(0.5)
-    yield url, root
+
+
+def stop_serve(server: subprocess.Popen) -> None:
     server.terminate()
     server.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, test_gguf):
+    root = tmp_path_factory.mktemp("ui")
+    server, url = launch_serve(root, test_gguf("qwen2.5-0.5b"))
+    yield url, root
+    stop_serve(server)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +90,32 @@ def page(browser, app_url):
                and not u.startswith(("data:", "blob:"))]
     assert outside == [], f"the page contacted other hosts: {outside[:5]}"
     context.close()
+
+
+def phrase_box(pdf: Path, page_index: int, phrase: str) -> tuple[float, float, float, float]:
+    """Where ``phrase`` lies on the page, as fractions of it (left, top, right, bottom)."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(pdf))
+    page = document[page_index]
+    width, height = page.get_size()
+    text = page.get_textpage()
+    start, count = text.search(phrase).get_next()
+    rects = [text.get_rect(i) for i in range(text.count_rects(start, count))]
+    document.close()
+    return (min(r[0] for r in rects) / width, 1 - max(r[3] for r in rects) / height,
+            max(r[2] for r in rects) / width, 1 - min(r[1] for r in rects) / height)
+
+
+def page_fraction(box: dict, image: dict) -> tuple[float, float, float, float]:
+    """A box on screen as fractions of the page image (left, top, right, bottom)."""
+    return ((box["x"] - image["x"]) / image["width"], (box["y"] - image["y"]) / image["height"],
+            (box["x"] + box["width"] - image["x"]) / image["width"],
+            (box["y"] + box["height"] - image["y"]) / image["height"])
+
+
+def overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def upload(page, pdf: Path) -> str:
@@ -122,7 +161,6 @@ def test_upload_ask_check_the_page_delete_ask_again(page, app_url, tmp_path):
     report = upload(page, pdf)
     assert "✓ lighthouses.pdf" in report and "3 pages" in report
     page.wait_for_function("document.querySelector('#lr-documents').innerText.includes('lighthouses.pdf')")
-    page.screenshot(path=str(SCREENSHOTS / "library.png"))
 
     answer = ask(page, "Who automated the Skerry Point lighthouse?")
     assert "Halvorsen" in answer
@@ -134,17 +172,39 @@ def test_upload_ask_check_the_page_delete_ask_again(page, app_url, tmp_path):
     assert first_source.locator("mark").count() > 0  # matched words highlighted
     assert "tokens" in page.locator("#lr-status").inner_text()  # context used by the answer
 
-    page.locator("#lr-pick label", has_text="lighthouses.pdf p.3").first.click()
-    image = page.locator("#lr-page img")
-    image.wait_for(timeout=60_000)
-    page.wait_for_function("document.querySelector('#lr-page img').naturalWidth > 0")
-    page.screenshot(path=str(SCREENSHOTS / "chat.png"), full_page=True)
-    page.locator("#lr-page").screenshot(path=str(SCREENSHOTS / "source-page.png"))
+    # Clicking the marker opens the cited page beside the chat, wide enough to read, with the
+    # passage shaded on its words.
+    citation.click()
+    page.wait_for_function("() => { const i = document.querySelector('#lr-page-image');"
+                           " return i && i.naturalWidth > 0; }", timeout=60_000)
+    assert page.locator("#lr-chat").is_visible()  # the chat stays in view
+    image = page.locator("#lr-page-image").bounding_box()
+    assert image["width"] >= 800, image
+    assert "page 3 of 3" in page.locator("#lr-viewer").inner_text()
+    words = phrase_box(pdf, 2, "Skerry Point lighthouse")
+    shades = [page_fraction(box, image) for box in
+              (s.bounding_box() for s in page.locator("#lr-viewer .lr-shade").all())]
+    assert any(overlaps(shade, words) for shade in shades), (shades, words)
+    page.screenshot(path=str(SCREENSHOTS / "chat.png"))
+    page.locator("#lr-viewer-column").screenshot(path=str(SCREENSHOTS / "source-page.png"))
+    page.locator("#lr-zoom-in").click()
+    page.wait_for_function("document.querySelector('#lr-viewer').innerText.includes('150%')")
+    assert page.locator("#lr-page-image").bounding_box()["width"] > image["width"] * 1.4
+    page.locator("#lr-prev-page").click()
+    page.wait_for_function("document.querySelector('#lr-viewer').innerText.includes('page 2 of 3')")
+    assert page.locator("#lr-viewer .lr-shade").count() == 0  # the passage is not on page 2
+    page.locator("#lr-close-viewer").click()
+    page.locator("#lr-sources .lr-source").first.wait_for()
+    # A hover on a marker previews its passage.
+    marker = page.locator("#lr-chat a[href^='#source-']").first
+    marker.hover()
+    assert "Skerry Point" in (marker.get_attribute("title") or "")
 
     page.get_by_role("tab", name="Library").click()
     page.locator("#lr-doc-pick input").click()
     page.get_by_role("option", name="lighthouses.pdf", exact=False).click()
     page.locator("#lr-delete").click()
+    page.locator("#lr-delete-confirm").click()  # delete asks first
     page.wait_for_function(
         "!document.querySelector('#lr-documents').innerText.includes('lighthouses.pdf')",
         timeout=60_000)
@@ -237,3 +297,29 @@ def test_settings_are_saved_and_applied(page, app_url):
     page.reload()
     page.get_by_role("tab", name="Settings").click()
     assert page.locator("#lr-top-k input[type=number]").input_value() == "2"
+
+
+def test_keyboard_shift_enter_new_line_enter_sends_esc_stops(page, tmp_path):
+    pdf = tmp_path / "beacons.pdf"
+    write_pdf(pdf, [prose("harbour beacons"), "The Gull Rock beacon flashes green every four "
+                    "seconds. " + prose("beacon upkeep", 4)])
+    upload(page, pdf)
+    page.get_by_role("tab", name="Chat").click()
+    box = page.locator("#lr-question textarea")
+    box.fill("How often does the Gull Rock beacon flash?")
+    box.press("Shift+Enter")
+    box.type("Answer in detail.")
+    assert box.input_value() == "How often does the Gull Rock beacon flash?\nAnswer in detail."
+    rows = page.locator("#lr-chat .message-row").count()
+    box.press("Enter")
+    page.wait_for_function("n => document.querySelectorAll('#lr-chat .message-row').length >= n",
+                           arg=rows + 2)
+    assert box.input_value() == ""  # sent
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => { const r = document.querySelectorAll('#lr-chat .message-row');"
+                           " return r[r.length - 1].innerText.includes('(stopped)'); }",
+                           timeout=30_000)
+    # Stopped for good: the answer does not go on behind the mark.
+    stopped_text = page.locator("#lr-chat .message-row").last.inner_text()
+    page.wait_for_timeout(3000)
+    assert page.locator("#lr-chat .message-row").last.inner_text() == stopped_text

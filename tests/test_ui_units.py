@@ -8,7 +8,7 @@ from pdfgen import pdf_bytes, prose, write_pdf
 
 from app.answer.prompting import Source
 from app.cli.serve import check_exposure
-from app.ui.page_image import render_page
+from app.ui.page_image import page_view
 from app.ui.render import answer_markdown, escape_markdown, sources_html
 from app.ui.uploads import UploadRejected, safe_name, store_upload
 
@@ -75,28 +75,23 @@ def test_exposure_needs_a_password_or_an_explicit_flag():
         check_exposure("0.0.0.0", "", False)
 
 
-def _highlighted_pixels(image) -> int:
-    """Pixels of the translucent yellow over white paper (strong red and green, less blue)."""
-    return sum(1 for r, g, b in image.get_flattened_data()
-               if r > 240 and g > 225 and b < 200)
+def test_page_view_finds_the_passage_on_the_page(tmp_path):
+    import io
 
+    from PIL import Image
 
-def _dark_pixels(image) -> int:
-    return sum(1 for r, g, _ in image.get_flattened_data() if r < 150 and g < 150)
-
-
-def test_page_image_marks_the_passage(tmp_path):
     pdf = write_pdf(tmp_path / "doc.pdf", [prose("intro"), prose("middle"),
                                            "The Skerry Point lighthouse was automated in 1987. "
                                            + prose("lamps", 3)])
-    plain = render_page(pdf, 2)
-    marked = render_page(pdf, 2, "The Skerry Point lighthouse was automated in 1987.")
-    assert plain.size == marked.size and plain.size[0] > 800
-    assert _highlighted_pixels(plain) == 0
-    assert _highlighted_pixels(marked) > 500
-    assert _dark_pixels(marked) == pytest.approx(_dark_pixels(plain), rel=0.05)  # text still readable
-    assert _highlighted_pixels(render_page(pdf, 2, "words that are not on this page at all")) == 0
-
+    view = page_view(pdf, 2, ["The Skerry Point lighthouse was automated in 1987."], scale=2.0)
+    assert (view.page_index, view.page_count) == (2, 3)
+    assert Image.open(io.BytesIO(view.png)).size[0] >= 1200  # 612 pt at 2x: readable when zoomed
+    assert view.boxes, "the passage was not found on its page"
+    for left, top, width, height in view.boxes:  # fractions of the page, on the page
+        assert 0 <= left < 1 and 0 <= top < 1 and 0 < width <= 1 and 0 < height < 0.2
+    assert page_view(pdf, 2, ["words that are not on this page at all"]).boxes == []
+    assert page_view(pdf, 1, ["The Skerry Point lighthouse was automated in 1987."]).boxes == []
+    assert page_view(pdf, 7).page_index == 2 and page_view(pdf, -1).page_index == 0  # clamped
 
 
 def test_the_quote_is_escaped_and_links_its_source():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,7 +164,7 @@ class RagChain:
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         answer: Answer = state["answer"]
         started = time.perf_counter()
-        hits = self.retriever.search(answer.standalone_question, self.k)
+        hits = self.retriever.search(answer.standalone_question, self.k, doc_ids=state.get("scope"))
         answer.timings["retrieve_ms"] = _ms(started)
         passages = number_sources(hits)
         answer.best_similarity = max((s.similarity for s in passages), default=0.0)
@@ -172,7 +172,7 @@ class RagChain:
             answer.not_found = True
             answer.refusal_reason = "nothing in your documents is close to this question"
         elif self.check_answerability:
-            self._check_answerability(answer, [h.text for h in hits])
+            self._check_answerability(answer, [h.text for h in hits], state.get("scope"))
         anchors = {}
         if self.quote and not answer.not_found:
             # Found on the whole passages, then kept whole in the focused source the model reads.
@@ -186,12 +186,14 @@ class RagChain:
             answer.quote = locate(answer.quote, answer.sources)
         return state
 
-    def _check_answerability(self, answer: Answer, passages: list[str]) -> None:
-        """Refuse before generation when the documents lack what the question names. Only the
-        user's own words count: a follow-up's rewrite is the model's text, and a small model's
-        rewrite can carry words the user never asked about."""
+    def _check_answerability(self, answer: Answer, passages: list[str],
+                             scope: Collection[str] | None) -> None:
+        """Refuse before generation when the documents (those of ``scope``, when given) lack
+        what the question names. Only the user's own words count: a follow-up's rewrite is the
+        model's text, and a small model's rewrite can carry words the user never asked about."""
         question = answer.question
-        unknown = getattr(self.retriever, "unknown_terms", lambda _: [])(question)
+        unknown_terms = getattr(self.retriever, "unknown_terms", None)
+        unknown = unknown_terms(question, doc_ids=scope) if unknown_terms else []
         if unknown:
             answer.not_found = True
             answer.refusal_reason = "your documents never mention " + _quoted_list(unknown)
@@ -239,12 +241,24 @@ class RagChain:
         return (f"reading {n} passage{'s' if n != 1 else ''}, {answer.prompt_tokens:,} tokens, "
                 f"~{max(1, round(seconds))} s")
 
-    def stream(self, question: str, history: Sequence[Message] = ()) -> Iterator[Event]:
-        """Answer ``question`` in the context of ``history``: the sources first, then the answer
-        sentence by sentence as each is checked, then the end (``done``)."""
+    def stream(self, question: str, history: Sequence[Message] = (),
+               scope: Collection[str] | None = None) -> Iterator[Event]:
+        """Answer ``question`` in the context of ``history``.
+
+        Args:
+            question: The user's question, as typed.
+            history: The chat so far, oldest first.
+            scope: Search only these documents' chunks (doc ids; see
+                ``app.owner.scope.scope_doc_ids``), so no other document is a source or is
+                cited. None: the whole library; empty: nothing is searched (not found).
+
+        Yields:
+            The sources first, then the answer sentence by sentence as each is checked, then
+            the end (``done``).
+        """
         started = time.perf_counter()
         answer = Answer(question, question)
-        state = self.prepare.invoke({"answer": answer, "history": list(history)})
+        state = self.prepare.invoke({"answer": answer, "history": list(history), "scope": scope})
         answer.timings["sources_ms"] = _ms(started)
         if answer.not_found:
             answer.text = REFUSAL
@@ -302,8 +316,10 @@ class RagChain:
                                  *checked.cited_numbers])
         answer.cited = [by_number[n] for n in numbers if n in by_number]
 
-    def answer(self, question: str, history: Sequence[Message] = ()) -> Answer:
-        for event in self.stream(question, history):
+    def answer(self, question: str, history: Sequence[Message] = (),
+               scope: Collection[str] | None = None) -> Answer:
+        """The whole answer at once (``stream``'s last event); ``scope`` as for ``stream``."""
+        for event in self.stream(question, history, scope):
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise RuntimeError("the chain ended without an answer")
@@ -328,8 +344,8 @@ class Conversation:
         self.history: list[Message] = []
         self.max_messages = max_messages
 
-    def stream(self, question: str) -> Iterator[Event]:
-        for event in self.chain.stream(question, self.history):
+    def stream(self, question: str, scope: Collection[str] | None = None) -> Iterator[Event]:
+        for event in self.chain.stream(question, self.history, scope):
             if event.kind == "done" and event.answer is not None:
                 plain = resolve_citations(event.answer.text, []).text
                 self.history += [("user", question), ("assistant", plain)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -19,7 +20,7 @@ def _status(message: str) -> None:
 
 def _print_retrieved(answer: Any) -> None:
     """The passages the answer will come from, before the model starts."""
-    from app.retrieval import snippet
+    from app.highlight import snippet
 
     if not answer.sources:
         return
@@ -55,6 +56,62 @@ def _notes(answer: Any) -> None:
     if answer.removed_markers:
         click.echo(f"note: removed {answer.removed_markers} citation(s) pointing to no source",
                    err=True)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scope_options(func: F) -> F:
+    """``--doc`` and ``--folder``: limit the search to chosen documents."""
+    func = click.option("--folder", "folders", multiple=True, metavar="PATH",
+                        help="Search only the documents under this folder (repeatable).")(func)
+    return click.option("--doc", "docs", multiple=True, metavar="NAME_OR_ID",
+                        help="Search only this document: path, file name or id prefix "
+                             "(repeatable).")(func)
+
+
+def _one_document(registry: Any, ref: str) -> Any:
+    """The document ``ref`` names, as ``localrag remove`` finds it; a usage error otherwise."""
+    found = registry.find(os.path.abspath(ref)) or registry.find(ref)
+    if not found:
+        raise click.UsageError(f"no document matches {ref!r}: see `localrag docs`")
+    if len(found) > 1:
+        ids = ", ".join(d.doc_id[:12] for d in found)
+        raise click.UsageError(f"{ref!r} matches {len(found)} documents ({ids}): give the full "
+                               "path or an id")
+    return found[0]
+
+
+def resolve_scope(settings: Any, docs: tuple[str, ...], folders: tuple[str, ...]
+                  ) -> set[str] | None:
+    """The doc ids ``--doc``/``--folder`` choose; None when neither is given (the whole library).
+
+    Resolved before the model loads, so a mistyped name fails at once."""
+    if not docs and not folders:
+        return None
+    from app.components import open_registry
+    from app.owner.scope import scope_doc_ids
+    from ingest.registry import INDEXED
+
+    registry = open_registry(settings)
+    try:
+        chosen = set()
+        for ref in docs:
+            doc = _one_document(registry, ref)
+            if doc.status != INDEXED:
+                raise click.UsageError(f"{doc.name} is not indexed ({doc.status}): nothing to "
+                                       "search in it")
+            chosen.add(doc.doc_id)
+        indexed = registry.documents(INDEXED) if folders else []
+        for folder in folders:
+            under = scope_doc_ids(indexed, [os.path.abspath(folder)])
+            if not under:
+                raise click.UsageError(f"no indexed document is under {folder!r}: see "
+                                       "`localrag docs`")
+            chosen |= under
+        return chosen
+    finally:
+        registry.close()
 
 
 def _stream_answer(events: Any, as_json: bool) -> Any:
@@ -93,9 +150,11 @@ def _stream_answer(events: Any, as_json: bool) -> Any:
 @click.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@scope_options
 @click.pass_context
 @user_errors
-def ask(ctx: click.Context, question: str, as_json: bool) -> None:
+def ask(ctx: click.Context, question: str, as_json: bool, docs: tuple[str, ...],
+        folders: tuple[str, ...]) -> None:
     """Answer a question from your documents, citing file and page.
 
     The sources come first, then the answer sentence by sentence, each checked against the
@@ -107,11 +166,13 @@ def ask(ctx: click.Context, question: str, as_json: bool) -> None:
     Examples:
       localrag ask "What is the notice period for termination?"
       localrag ask --json "Total revenue in 2022?" | jq .cited
+      localrag ask --doc contract.pdf --folder ~/papers/2023 "Who signed it?"
     """
     from app.components import open_chain
 
+    scope = resolve_scope(settings_of(ctx), docs, folders)
     chain = open_chain(settings_of(ctx), on_status=_status)
-    answer = _stream_answer(chain.stream(question), as_json)
+    answer = _stream_answer(chain.stream(question, scope=scope), as_json)
     if as_json:
         click.echo(json.dumps({**answer.as_json(), "backend": chain.llm.name,
                                "model": chain.llm.model}))
@@ -121,9 +182,10 @@ def ask(ctx: click.Context, question: str, as_json: bool) -> None:
 
 
 @click.command()
+@scope_options
 @click.pass_context
 @user_errors
-def chat(ctx: click.Context) -> None:
+def chat(ctx: click.Context, docs: tuple[str, ...], folders: tuple[str, ...]) -> None:
     """Talk with your documents in the terminal; follow-up questions keep the context.
 
     Type a question and press Enter; an empty line or Ctrl-D ends the chat.
@@ -133,10 +195,12 @@ def chat(ctx: click.Context) -> None:
       localrag chat
       > Which company filed the report?
       > and what was its revenue in 2022?
+      localrag chat --folder ~/contracts
     """
     from app.answer.chain import Conversation
     from app.components import open_chain
 
+    scope = resolve_scope(settings_of(ctx), docs, folders)
     chain = open_chain(settings_of(ctx), on_status=_status)
     conversation = Conversation(chain)
     click.echo(f"localrag chat ({chain.llm.name}: {Path(chain.llm.model).name}). "
@@ -148,7 +212,7 @@ def chat(ctx: click.Context) -> None:
             break
         if not question or question in ("/exit", "/quit"):
             break
-        answer = _stream_answer(conversation.stream(question), as_json=False)
+        answer = _stream_answer(conversation.stream(question, scope), as_json=False)
         if answer.standalone_question != question:
             click.echo(f"(searched for: {answer.standalone_question})", err=True)
         _print_outcome(answer)

@@ -15,7 +15,7 @@ from app.cli.writer import writer_lock
 
 
 def _render_marked(text: str, query: str, color: bool) -> str:
-    from app.retrieval import marked_spans
+    from app.highlight import marked_spans
 
     if color:
         return "".join(click.style(piece, bold=True, fg="yellow") if hit else piece
@@ -42,7 +42,7 @@ def search(ctx: click.Context, query: str, top_k: int | None, as_json: bool) -> 
       localrag search -k 10 --json "invoice INV-2291" | jq .file
     """
     from app.components import open_retriever
-    from app.retrieval import snippet
+    from app.highlight import snippet
 
     settings = _settings(ctx)
     retriever = open_retriever(settings)

@@ -42,7 +42,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, insecure: bool
     """
     from app.llm.backends import llama_cpp_env
     from app.owner.library import Library
-    from app.ui.app import CSS, AppState, build_ui, load_ui_settings
+    from app.ui.app import CSS, PAGE_SCRIPT, AppState, build_ui, load_ui_settings
 
     settings = load_ui_settings(settings_of(ctx))
     host = host or settings.ui_host
@@ -63,7 +63,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, insecure: bool
         click.echo(f"localrag is running at http://{host}:{port}  (Ctrl-C to stop)", err=True)
         ui.queue(default_concurrency_limit=2).launch(
             server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
-            ssr_mode=False, quiet=True, css=CSS, footer_links=[], pwa=False,
+            ssr_mode=False, quiet=True, css=CSS, js=PAGE_SCRIPT, footer_links=[], pwa=False,
             max_file_size=f"{settings.upload_max_mb}mb", mcp_server=False,
         )
     finally:

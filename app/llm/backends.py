@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "ollama", "llamacpp")
 PROBE_TIMEOUT_S = 2.0
+LIST_TIMEOUT_S = 1.0  # the Settings tab lists Ollama's models while the page waits
+# What auto adds to the probe's result when it falls back; stripped again for ``auto_reason``.
+AUTO_FALLBACK = ": using the embedded model"
 # Bytes per token is about 4 for English with LLaMA/Qwen vocabularies; 3 over-counts on purpose
 # when no tokenizer is at hand, so packing errs on the side of fitting.
 FALLBACK_BYTES_PER_TOKEN = 3
@@ -76,6 +79,23 @@ def _ollama_names(client: Any) -> set[str]:
         if name.endswith(":latest"):
             names.add(name.removesuffix(":latest"))
     return names
+
+
+def ollama_models(url: str, timeout: float = LIST_TIMEOUT_S) -> list[str] | None:
+    """The models Ollama at ``url`` lists (``:latest`` dropped), or None when it does not answer.
+
+    Args:
+        url: Where Ollama listens.
+        timeout: Seconds to wait for each step of the request (a page waits on it).
+    """
+    import ollama
+
+    try:
+        listed = ollama.Client(host=url, timeout=timeout).list().models
+    except Exception as err:  # connection refused, timeout, not an Ollama server
+        log.info("Ollama does not answer at %s (%s)", url, type(err).__name__)
+        return None
+    return sorted({str(m.model).removesuffix(":latest") for m in listed})
 
 
 def ollama_status(url: str, model: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[bool, str]:
@@ -302,7 +322,7 @@ def choose_backend(settings: Settings) -> tuple[str, str]:
     if choice == "llamacpp":
         return "llamacpp", "set by llm_backend"
     usable, why = ollama_status(settings.ollama_url, settings.ollama_model)
-    return ("ollama", why) if usable else ("llamacpp", f"{why}: using the embedded model")
+    return ("ollama", why) if usable else ("llamacpp", why + AUTO_FALLBACK)
 
 
 def open_llm(settings: Settings, on_status: Callable[[str], None] = lambda _: None) -> ChatBackend:
@@ -310,6 +330,11 @@ def open_llm(settings: Settings, on_status: Callable[[str], None] = lambda _: No
     backend, reason = choose_backend(settings)
     log.info("LLM backend %s: %s", backend, reason)
     if backend == "ollama":
-        return open_ollama(settings, ollama_modelfile(settings), reason)
-    modelfile = read_modelfile(find_modelfile(settings.modelfile))
-    return open_llamacpp(settings, modelfile, reason, on_status)
+        llm = open_ollama(settings, ollama_modelfile(settings), reason)
+    else:
+        modelfile = read_modelfile(find_modelfile(settings.modelfile))
+        llm = open_llamacpp(settings, modelfile, reason, on_status)
+    if settings.llm_backend == "auto":
+        # What auto's probe found, so the Settings tab can say why it chose this backend.
+        llm.details["auto_reason"] = reason.removesuffix(AUTO_FALLBACK)
+    return llm

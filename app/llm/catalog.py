@@ -162,3 +162,30 @@ def installed_state(model: CatalogModel, models_dir: Path) -> str:
     if not path.exists():
         return "not installed"
     return "installed" if path.stat().st_size == model.size else "incomplete"
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model the embedded backend can run: a catalog entry (installed or not) or a GGUF file."""
+
+    value: str  # what the ``gguf`` setting takes: the catalog name, or the file's path
+    name: str  # the catalog name, or the file name
+    state: str  # "installed", "not installed" or "incomplete"
+    size: int  # bytes on disk; the catalog's size when not installed
+    catalog: CatalogModel | None = None
+
+
+def embedded_models(models_dir: Path) -> list[EmbeddedModel]:
+    """The catalog's models and the other GGUF files in ``models_dir``, installed ones first.
+
+    Args:
+        models_dir: The folder models are installed into (``Settings.models_dir``).
+    """
+    found = [EmbeddedModel(m.name, m.name, installed_state(m, models_dir), m.size, m)
+             for m in CATALOG.values()]
+    catalog_files = {m.file_name for m in CATALOG.values()}
+    if models_dir.is_dir():
+        for path in sorted(models_dir.glob("*.gguf")):
+            if path.name not in catalog_files and path.is_file():
+                found.append(EmbeddedModel(str(path), path.name, "installed", path.stat().st_size))
+    return sorted(found, key=lambda m: m.state != "installed")  # stable: catalog order kept

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from app.components import open_embedder, open_ingestor, open_registry, retrieve
 from app.retrieval import Hit
 from ingest.embed import Embedder
 from ingest.lock import WriterLock
-from ingest.registry import Document
+from ingest.registry import INDEXED, Document
 from ingest.results import FileResult, NullProgress, Progress, RepairReport
 from ingest.settings import Settings
 
@@ -126,14 +126,25 @@ class Library:
                 self.version += 1
 
     # -- reads ---------------------------------------------------------------------------------
-    def search(self, query: str, k: int) -> list[Hit]:
-        return self.retriever.search(query, k)
+    def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query``, of the documents ``doc_ids`` only when given
+        (see ``Retriever.search``; an empty scope finds nothing)."""
+        return self.retriever.search(query, k, doc_ids)
 
-    def unknown_terms(self, query: str) -> list[str]:
-        return self.retriever.unknown_terms(query)
+    def unknown_terms(self, query: str, doc_ids: Collection[str] | None = None) -> list[str]:
+        """Rare words of ``query`` that no chunk (of ``doc_ids``, when given) contains."""
+        return self.retriever.unknown_terms(query, doc_ids)
 
-    def documents(self) -> list[Document]:
-        return self._registry.documents()
+    def documents(self, status: str | None = None) -> list[Document]:
+        """Every document, or those with one status (``indexed``, ``failed``), oldest first."""
+        return self._registry.documents(status)
+
+    def document(self, doc_id: str) -> Document | None:
+        return self._registry.document(doc_id)
+
+    def document_count(self) -> int:
+        """Indexed documents only: a file that could not be read is not a document to search."""
+        return self._registry.status_counts().get(INDEXED, 0)
 
     def chunk_total(self) -> int:
         return self._registry.indexed_chunk_total()

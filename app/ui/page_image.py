@@ -1,18 +1,17 @@
-"""A PDF page rendered as an image with a passage's location marked, so a user can check a
+"""A PDF page rendered as an image, with where a passage lies on it, so a user can check a
 citation against the page itself (pypdfium2: Apache-2.0/BSD)."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-RENDER_SCALE = 1.5
 PROBE_WORDS = 5
-HIGHLIGHT = (255, 214, 0, 90)
-OUTLINE = (230, 120, 0, 255)
 
 
 def _probes(passage: str) -> list[tuple[int, str]]:
@@ -42,26 +41,40 @@ def passage_rects(textpage: Any, passage: str) -> list[tuple[float, float, float
     return []
 
 
-def render_page(pdf_path: Path, page_index: int, passage: str = "") -> Any:
-    """The page as a PIL image, the passage's location shaded and outlined when found."""
+@dataclass(frozen=True)
+class PageView:
+    """A page as PNG bytes, and where the passage is on it as fractions of the page (left, top,
+    width, height), so the browser can shade it at any zoom."""
+
+    png: bytes
+    page_index: int
+    page_count: int
+    boxes: list[tuple[float, float, float, float]]
+
+
+def page_view(pdf_path: Path, page_index: int, passages: Sequence[str] = (),
+              scale: float = 2.0) -> PageView:
+    """Page ``page_index`` of the PDF rendered at ``scale`` (1.0 = 72 dpi), with the boxes of
+    each of ``passages``. A page index out of range is clamped: previous/next never run past
+    the ends."""
+    import io
+
     import pypdfium2 as pdfium
-    from PIL import Image, ImageDraw
 
     document = pdfium.PdfDocument(str(pdf_path))
     try:
-        page = document[page_index]
-        image = page.render(scale=RENDER_SCALE).to_pil().convert("RGBA")
-        if passage:
-            _, height = page.get_size()
-            textpage = page.get_textpage()
-            # A translucent layer composited over the page keeps the text readable under the mark.
-            layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-            draw = ImageDraw.Draw(layer)
+        count = len(document)
+        index = min(max(page_index, 0), count - 1)
+        page = document[index]
+        width, height = page.get_size()
+        boxes = []
+        textpage = page.get_textpage() if passages else None
+        for passage in passages:
             for left, bottom, right, top in passage_rects(textpage, passage):
-                box = (left * RENDER_SCALE, (height - top) * RENDER_SCALE,
-                       right * RENDER_SCALE, (height - bottom) * RENDER_SCALE)
-                draw.rectangle(box, fill=HIGHLIGHT, outline=OUTLINE)
-            image = Image.alpha_composite(image, layer)
-        return image.convert("RGB")
+                boxes.append((left / width, (height - top) / height, (right - left) / width,
+                              (top - bottom) / height))
+        buffer = io.BytesIO()
+        page.render(scale=scale).to_pil().convert("RGB").save(buffer, format="PNG", optimize=False)
+        return PageView(buffer.getvalue(), index, count, boxes)
     finally:
         document.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.answer.claims import NOT_FOUND_NOTE
@@ -25,13 +26,19 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
 
 
+def marker_link(number: int) -> str:
+    """``[n]`` as a link to source n (the page's script opens the page viewer on a click and
+    previews the passage on hover)."""
+    return f"[\\[{number}\\]](#source-{number})"
+
+
 def answer_markdown(text: str, source_numbers: set[int]) -> str:
     """The answer for the chat, escaped, with each valid ``[n]`` a link to source n."""
     out, last = [], 0
     for match in MARKER.finditer(text):
         out.append(escape_markdown(text[last : match.start()]))
         numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
-        out.append("".join(f"[\\[{n}\\]](#source-{n})" for n in numbers if n in source_numbers))
+        out.append("".join(marker_link(n) for n in numbers if n in source_numbers))
         last = match.end()
     out.append(escape_markdown(text[last:]))
     # A statement the claim check found in no source: visibly not a cited fact.
@@ -42,14 +49,13 @@ def answer_markdown(text: str, source_numbers: set[int]) -> str:
 def quote_markdown(quote: Any, source_numbers: set[int]) -> str:
     """The quote (``app.answer.quote.Quote``) as a block quote above the answer, escaped, with
     its marker a link to the source."""
-    link = f" [\\[{quote.source}\\]](#source-{quote.source})" \
-        if quote.source in source_numbers else ""
+    link = f" {marker_link(quote.source)}" if quote.source in source_numbers else ""
     return f"> *{escape_markdown(QUOTE_LEAD)}* \u201c{escape_markdown(quote.text)}\u201d{link}"
 
 
 def highlighted_html(text: str, query: str) -> str:
     """Escaped passage with the query's matched words in <mark>."""
-    from app.retrieval import marked_spans
+    from app.highlight import marked_spans
 
     return "".join(f"<mark>{html.escape(piece)}</mark>" if hit else html.escape(piece)
                    for piece, hit in marked_spans(text, query))
@@ -143,15 +149,135 @@ def banner(llm_problem: str, documents: int) -> str:
 
 
 def documents_rows(documents: Sequence[Any]) -> list[list[Any]]:
-    """Rows for the library table (shown as plain text cells by the Dataframe)."""
+    """Rows for the library table of indexed documents (plain text cells in the Dataframe)."""
+    return [[d.title, d.name, d.pages, d.chunks, "; ".join(d.problems or ()), _when(d.updated_at),
+             d.doc_id[:12]] for d in documents]
+
+
+DOCUMENT_COLUMNS = ["title", "file", "pages", "passages", "problems", "indexed", "id"]
+
+
+def failed_rows(documents: Sequence[Any]) -> list[list[Any]]:
+    """Rows for the table of files that could not be read, each with its one-line reason."""
+    return [[d.name, d.error or "could not be read", _when(d.updated_at), d.doc_id[:12]]
+            for d in documents]
+
+
+FAILED_COLUMNS = ["file", "why it could not be read", "tried", "id"]
+LIBRARY_PER_PAGE = 50
+
+
+def _when(timestamp: float) -> str:
     from datetime import datetime
 
-    rows = []
-    for d in documents:
-        when = datetime.fromtimestamp(d.updated_at).strftime("%Y-%m-%d %H:%M")
-        rows.append([d.name, d.pages, d.chunks, d.status, "; ".join(d.problems or ()) or
-                     (d.error or ""), when, d.doc_id[:12]])
-    return rows
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
-DOCUMENT_COLUMNS = ["file", "pages", "chunks", "status", "problems", "indexed", "id"]
+def _counted(n: int, word: str, plural: str = "") -> str:
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    """One page of the library table: its documents, how many match the search, which page."""
+
+    documents: list[Any]
+    matching: int
+    number: int  # 0-based
+    pages: int
+
+
+def document_matches(document: Any, query: str) -> bool:
+    """Whether the search text is in the document's title or any of its file names (any case)."""
+    needle = query.strip().casefold()
+    if not needle:
+        return True
+    names = [document.title, *(p.replace("\\", "/").rsplit("/", 1)[-1] for p in document.paths)]
+    return any(needle in name.casefold() for name in names)
+
+
+def document_page(documents: Sequence[Any], query: str, page: int,
+                  per_page: int = LIBRARY_PER_PAGE) -> DocumentPage:
+    """The documents matching ``query``, cut to page ``page`` (0-based, clamped to the pages
+    there are), so the browser only ever receives one page of rows.
+
+    Args:
+        documents: registry documents, in the order to show them.
+        query: search text (title or file name, case-insensitive substring); empty for all.
+        page: the page asked for; out-of-range numbers give the first or last page.
+        per_page: rows on a page.
+    """
+    matching = [d for d in documents if document_matches(d, query)]
+    pages = max(1, -(-len(matching) // per_page))
+    number = min(max(page, 0), pages - 1)
+    return DocumentPage(matching[number * per_page : (number + 1) * per_page], len(matching),
+                        number, pages)
+
+
+def count_line(documents: int, failed: int, passages: int) -> str:
+    """'98 documents · 2 files could not be read · 12,345 passages' (the failed part only when
+    there are failed files: they are not documents)."""
+    parts = [_counted(documents, "document")]
+    if failed:
+        parts.append(f"{_counted(failed, 'file')} could not be read")
+    parts.append(_counted(passages, "passage"))
+    return " · ".join(parts)
+
+
+def page_line(page: DocumentPage, query: str) -> str:
+    """'page 2 of 7', with how many documents match when a search is on (markdown, escaped)."""
+    line = f"page {page.number + 1} of {page.pages}"
+    if query.strip():
+        line += f" · {_counted(page.matching, 'document')} matching " \
+                f"“{escape_markdown(query.strip())}”"
+    return line
+
+
+def document_label(document: Any) -> str:
+    """How a document is named to the user (plain text): its title and file, or just the file
+    when the title only repeats the file name."""
+    name, title = document.name, (document.title or "").strip()
+    if not title or title in (name, name.rsplit(".", 1)[0]):
+        return name
+    return f"{title} ({name})"
+
+
+# Reasons ingest appends when the same bad bytes come back (pipeline.py): CLI words for "this
+# file failed before", which the upload report says plainly.
+_FAILED_BEFORE_SUFFIXES = (" (unchanged content)", " (unchanged; --retry-failed to try again)")
+
+
+def outcome_words(result: Any) -> str:
+    """What happened to one file (an ``ingest.results.FileResult``), in plain words."""
+    if result.failed:
+        reason = result.reason or "unknown reason"
+        for suffix in _FAILED_BEFORE_SUFFIXES:
+            if reason.endswith(suffix):
+                reason = reason[: -len(suffix)] + " (it failed before too: use Retry under " \
+                                                  "“Files that could not be read”)"
+        return f"could not be read: {reason}"
+    if result.outcome == "indexed":
+        words = f"added: {_counted(result.pages, 'page')}, {_counted(result.chunks, 'passage')}"
+        return words + ("; " + "; ".join(result.problems) if result.problems else "")
+    return {
+        "unchanged": "already in your library (same content)",
+        "duplicate": "already in your library under another file name (same content)",
+        "renamed": "already in your library (same content; the file was moved or renamed)",
+    }.get(result.outcome, result.outcome)
+
+
+def upload_line(name: str, result: Any) -> str:
+    """One file of the upload report: ✓ or ✗, its name, what happened (markdown, escaped)."""
+    return f"- {'✗' if result.failed else '✓'} {escape_markdown(name)} — " \
+           f"{escape_markdown(outcome_words(result))}"
+
+
+def upload_summary(results: Sequence[Any], rejected: int) -> str:
+    """The report's first line: '3 files: 2 added · 1 could not be read'."""
+    added = sum(1 for r in results if r.outcome == "indexed")
+    failed = sum(1 for r in results if r.failed) + rejected
+    known = len(results) + rejected - added - failed
+    parts = [f"{added:,} added"] if added else []
+    parts += [f"{known:,} already in your library"] if known else []
+    parts += [f"{failed:,} could not be read"] if failed else []
+    return f"**{_counted(len(results) + rejected, 'file')}**: " + " · ".join(parts)

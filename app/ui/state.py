@@ -12,6 +12,7 @@ from typing import Any
 
 from app.answer.chain import RagChain
 from app.owner.library import Library
+from app.ui.chats import ChatStore
 from app.ui.render import banner, status_markdown
 from ingest.errors import LocalragError
 from ingest.settings import Settings
@@ -28,7 +29,11 @@ class AppState:
     library: Library
     chain: RagChain | None = None
     llm_problem: str = ""
+    chats: ChatStore = field(init=False)
     _llm_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.chats = ChatStore(self.settings.chats_path)
 
     def open_chain(self, on_status: Any = lambda _: None) -> None:
         from app.components import open_chain
@@ -56,11 +61,11 @@ class AppState:
     def status_text(self, last_context: str = "") -> str:
         llm = self.chain.llm if self.chain else None
         return status_markdown(llm.name if llm else "none", Path(llm.model).name if llm else "-",
-                               self.gpu_line(), len(self.library.documents()),
+                               self.gpu_line(), self.library.document_count(),
                                self.library.chunk_total(), last_context)
 
     def banner_text(self) -> str:
-        return banner(self.llm_problem, len(self.library.documents()))
+        return banner(self.llm_problem, self.library.document_count())
 
 
 def load_ui_settings(settings: Settings) -> Settings:
