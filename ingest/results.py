@@ -29,6 +29,28 @@ class FileResult:
         return self.outcome == FAILED_OUTCOME
 
 
+def _counted(n: int, word: str) -> str:
+    return f"{n:,} {word if n == 1 else word + 's'}"
+
+
+# Outcomes in the words of someone who only dropped a file in: the registry's terms stay inside.
+_SAME_CONTENT = {
+    UNCHANGED: "already in your library (same content)",
+    DUPLICATE: "already in your library under another file name (same content)",
+    RENAMED: "already in your library (same content; the file was moved or renamed)",
+}
+
+
+def plain_outcome(result: FileResult) -> str:
+    """What happened to one file, in plain words ("added: 3 pages, 6 passages")."""
+    if result.failed:
+        return f"could not be read: {result.reason or 'unknown reason'}"
+    if result.outcome == INDEXED_OUTCOME:
+        words = f"added: {_counted(result.pages, 'page')}, {_counted(result.chunks, 'passage')}"
+        return words + ("; " + "; ".join(result.problems) if result.problems else "")
+    return _SAME_CONTENT.get(result.outcome, result.outcome)
+
+
 @dataclass
 class RepairReport:
     removed_incomplete: list[str] = field(default_factory=list)

@@ -143,7 +143,8 @@ def test_burst_of_fifty_files_is_indexed_once_each(rig):
     for path in files:
         assert docs[str(path)].chunks == expected_chunks(path), path.name
     assert len(rig.doc_ids()) == 50
-    lines = [line for line in rig.activity if line.startswith("watch: indexed memo-")]
+    lines = [line for line in rig.activity
+             if line.startswith("watch: memo-") and ".pdf: added: " in line]
     assert sorted(lines) == sorted(set(lines)) and len(lines) == 50  # one progress line per file
     rig.stop()
     counts = check_index(rig.settings.data_dir)

@@ -20,7 +20,7 @@ from app.retrieval import Hit
 from ingest.embed import Embedder
 from ingest.lock import WriterLock
 from ingest.registry import INDEXED, Document
-from ingest.results import FileResult, NullProgress, Progress, RepairReport
+from ingest.results import FileResult, NullProgress, Progress, RepairReport, plain_outcome
 from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,7 @@ class Library:
             if r.failed and (r.reason or "").endswith(KNOWN_FAILURE_SUFFIX):
                 log.debug("%s: %s already reported", source, r.path)  # same bad bytes: said once
                 continue
-            detail = r.reason if r.failed else f"{r.pages} pages, {r.chunks} chunks"
-            if r.problems and not r.failed:
-                detail += f"; {'; '.join(r.problems)}"
-            self.note(f"{source}: {r.outcome} {Path(r.path).name} ({detail})")
+            self.note(f"{source}: {Path(r.path).name}: {plain_outcome(r)}")
 
     # -- writes (one at a time) ----------------------------------------------------------------
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None,

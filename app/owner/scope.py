@@ -6,6 +6,7 @@ picks, and the CLI can resolve its ``--doc``/``--folder`` options the same way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any
@@ -15,8 +16,10 @@ FOLDER_PICK = "folder:"
 _INDEXED = "indexed"
 
 
-def _under(path: str, folder: PurePath) -> bool:
-    return PurePath(path).is_relative_to(folder)
+def _under(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or inside it ("/lib/papers" does not hold "/lib/papers-old").
+    String work: PurePath.is_relative_to took 200 ms for a folder pick at 10,000 documents."""
+    return path == folder or path.startswith(folder if folder.endswith(os.sep) else folder + os.sep)
 
 
 def scope_doc_ids(documents: Iterable[Any], picks: Iterable[str]) -> set[str]:
@@ -41,6 +44,6 @@ def scope_doc_ids(documents: Iterable[Any], picks: Iterable[str]) -> set[str]:
         if pick in ids:
             chosen.add(pick)
             continue
-        folder = PurePath(pick.removeprefix(FOLDER_PICK))
+        folder = str(PurePath(pick.removeprefix(FOLDER_PICK)))
         chosen |= {d.doc_id for d in docs if any(_under(path, folder) for path in d.paths)}
     return chosen

@@ -367,6 +367,7 @@ class ChatPage:
         self.chat_list.register_events(self.reopen, self.fresh, self.chat_id, self.chat_outputs())
         self.chat_list.new_chat.click(None, None, None, cancels=runs)
         self.scope_pick.change(self.on_scope, [self.scope_pick, self.chat_id], self.scope_line)
-        self.scope_find.change(self.on_find, [self.scope_find, self.scope_pick], self.scope_pick)
+        self.scope_find.change(self.on_find, [self.scope_find, self.scope_pick], self.scope_pick,
+                               trigger_mode="always_last")  # typing: only the latest matters
         viewer.register_events(self.open_source, self.sources_state,
                                [self.chat_list.column, self.sources_column])

@@ -16,6 +16,7 @@ from typing import Any
 from app.answer.claims import NOT_FOUND_NOTE
 from app.answer.prompting import MARKER, Source
 from app.answer.quote import QUOTE_LEAD
+from ingest.results import plain_outcome
 
 # Every character markdown gives meaning to, so model text is shown as text.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -248,22 +249,14 @@ _FAILED_BEFORE_SUFFIXES = (" (unchanged content)", " (unchanged; --retry-failed 
 
 
 def outcome_words(result: Any) -> str:
-    """What happened to one file (an ``ingest.results.FileResult``), in plain words."""
-    if result.failed:
-        reason = result.reason or "unknown reason"
-        for suffix in _FAILED_BEFORE_SUFFIXES:
-            if reason.endswith(suffix):
-                reason = reason[: -len(suffix)] + " (it failed before too: use Retry under " \
-                                                  "“Files that could not be read”)"
-        return f"could not be read: {reason}"
-    if result.outcome == "indexed":
-        words = f"added: {_counted(result.pages, 'page')}, {_counted(result.chunks, 'passage')}"
-        return words + ("; " + "; ".join(result.problems) if result.problems else "")
-    return {
-        "unchanged": "already in your library (same content)",
-        "duplicate": "already in your library under another file name (same content)",
-        "renamed": "already in your library (same content; the file was moved or renamed)",
-    }.get(result.outcome, result.outcome)
+    """What happened to one file (an ``ingest.results.FileResult``), in plain words; a file that
+    failed before says where to try it again."""
+    words = plain_outcome(result)
+    for suffix in _FAILED_BEFORE_SUFFIXES:
+        if result.failed and words.endswith(suffix):
+            return words[: -len(suffix)] + " (it failed before too: use Retry under " \
+                                           "“Files that could not be read”)"
+    return words
 
 
 def upload_line(name: str, result: Any) -> str:

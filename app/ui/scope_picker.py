@@ -7,9 +7,10 @@ documents matching what the user typed, at most ``SHOWN_CHOICES``, plus what is 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
 
 from app.owner.scope import FOLDER_PICK
@@ -20,19 +21,31 @@ SHOWN_CHOICES = 50
 
 
 def document_label(doc: Any) -> str:
+    name = os.path.basename(doc.paths[0]) if doc.paths else doc.title
     title = (doc.title or "").strip()
-    return f"{doc.name} · {title}" if title and title not in (doc.name, Path(doc.name).stem) \
-        else doc.name
+    # String work, not Path: this runs for every document of a 10,000-document library.
+    return f"{name} · {title}" if title and title not in (name, os.path.splitext(name)[0]) \
+        else name
 
 
 def folders_of(documents: Sequence[Any]) -> Counter[str]:
     """Each folder that holds documents, with how many (a document counts under every folder
     above it, so a parent folder can be picked as a whole)."""
+    above: dict[str, tuple[str, ...]] = {}  # a file's folder and those above it, worked out once
+
+    def folders(path: str) -> tuple[str, ...]:
+        folder = os.path.dirname(path)
+        if folder not in above:
+            above[folder] = tuple(str(p) for p in (PurePath(folder), *PurePath(folder).parents)
+                                  if str(p) != p.anchor)
+        return above[folder]
+
     counts: Counter[str] = Counter()
     for doc in documents:
-        for folder in {str(parent) for path in doc.paths for parent in Path(path).parents
-                       if parent != Path(parent.anchor)}:
-            counts[folder] += 1
+        if len(doc.paths) == 1:
+            counts.update(folders(doc.paths[0]))
+        else:
+            counts.update({f for path in doc.paths for f in folders(path)})
     return counts
 
 
@@ -56,12 +69,15 @@ def scope_choices(documents: Sequence[Any], typed: str, picks: Sequence[str]
     for folder, count in sorted(folders.items()):
         if count < len(indexed) and (not typed or typed in folder.lower()):
             offered.append((f"folder {folder} ({count} documents)", FOLDER + folder))
-    for doc in indexed:
-        label = document_label(doc)
-        if not typed or typed in label.lower():
-            offered.append((label, doc.doc_id))
     seen = set(picks)
-    return chosen + [c for c in offered if c[1] not in seen][:SHOWN_CHOICES]
+    offered = [c for c in offered if c[1] not in seen]
+    for doc in indexed:
+        if len(offered) >= SHOWN_CHOICES:
+            break
+        label = document_label(doc)
+        if doc.doc_id not in seen and (not typed or typed in label.lower()):
+            offered.append((label, doc.doc_id))
+    return chosen + offered[:SHOWN_CHOICES]
 
 
 def scope_summary(picks: Sequence[str], documents: Sequence[Any], searched: int | None) -> str:
