@@ -81,7 +81,7 @@ def _image_coverage(page) -> float:  # pypdfium2 page -> share of its area under
     width, height = page.get_size()
     covered = 0.0
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
-        left, bottom, right, top = obj.get_pos()
+        left, bottom, right, top = obj.get_bounds()
         covered += max(0.0, min(right, width) - max(left, 0)) * \
             max(0.0, min(top, height) - max(bottom, 0))
     return min(1.0, covered / (width * height)) if width * height else 0.0

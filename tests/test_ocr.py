@@ -229,3 +229,39 @@ def test_ocr_switched_off_says_so(tmp_path):
     data = write_scanned(tmp_path / "scan.pdf", [prose("budget", 3)]).read_bytes()
     with pytest.raises(NoTextLayer, match="OCR is off"):
         parse_document(data, "scan", 1000, 150, OcrOptions(enabled=False))
+
+
+def test_image_coverage_tells_a_scan_from_a_text_page(tmp_path):
+    import pypdfium2 as pdfium
+
+    from ingest.parsing import _image_coverage
+
+    pdf = write_scanned(tmp_path / "mixed.pdf", [prose("budget", 3), prose("roads", 3)],
+                        scanned=[1])
+    document = pdfium.PdfDocument(str(pdf))
+    try:
+        assert _image_coverage(document[0]) == 0.0
+        assert _image_coverage(document[1]) > 0.95
+    finally:
+        document.close()
+
+
+@needs_tesseract
+def test_a_scan_with_a_few_stray_words_in_its_text_layer_is_ocrd(tmp_path):
+    import io
+
+    from pdfgen import pdf_bytes
+    from pypdf import PdfReader, PdfWriter
+
+    from ingest.parsing import parse_document
+
+    writer = PdfWriter(clone_from=write_scanned(tmp_path / "scan.pdf", [FACT]))
+    stamp = PdfReader(io.BytesIO(pdf_bytes(["\n" * 60 + "Scanned by the office fax 0171 555 0100"])))
+    writer.pages[0].merge_page(stamp.pages[0])
+    out = io.BytesIO()
+    writer.write(out)
+    assert triage(PdfReader(out).pages[0].extract_text(), _full_page_image) == IMAGE
+    _, _, chunks, _, problems, ocr_pages = parse_document(out.getvalue(), "fax", 1000, 150,
+                                                          OcrOptions())
+    assert list(ocr_pages) == [0] and problems[0].startswith("1 of 1 pages read by OCR")
+    assert "1987" in chunks[0].text and "lighthouse" in chunks[0].text
