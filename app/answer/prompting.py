@@ -69,7 +69,7 @@ def focus(text: str, query: str, max_chars: int, anchor: tuple[int, int] | None 
 
 
 def _densest_start(text: str, query: str, max_chars: int) -> int:
-    from app.retrieval import marked_spans
+    from app.highlight import marked_spans
 
     hits, position = [], 0
     for piece, matched in marked_spans(text, query):
