@@ -172,6 +172,14 @@ def test_a_mixed_pdf_ocrs_only_its_image_page_and_the_viewer_shades_the_ocr_word
     assert min(b[0] for b in boxes) == pytest.approx(min(b[0] for b in expected), abs=0.01)
     assert page_view(pdf, 1, ["words that are not on this page at all"], ocr_words=words).boxes == []
 
+    from app.ui.viewer import render_view
+
+    source = {"number": 1, "file": pdf.name, "title": "", "path": str(pdf), "page": 1,
+              "text": FACT, "marks": [FACT]}
+    shown, _ = render_view(source, 1, 100, tmp_path / "data" / "ocr-cache.sqlite3")
+    assert "lr-shade" in shown and "could not be located" not in shown
+    assert "could not be located" in render_view(source, 1, 100)[0]  # without the OCR words
+
 
 @needs_tesseract
 def test_a_page_that_hangs_the_engine_is_reported_and_the_others_indexed(tmp_path, embedder):
@@ -265,3 +273,23 @@ def test_a_scan_with_a_few_stray_words_in_its_text_layer_is_ocrd(tmp_path):
                                                           OcrOptions())
     assert list(ocr_pages) == [0] and problems[0].startswith("1 of 1 pages read by OCR")
     assert "1987" in chunks[0].text and "lighthouse" in chunks[0].text
+
+
+@needs_tesseract
+def test_ask_answers_from_a_scanned_page_and_cites_page_2(tmp_path, test_gguf, shared_embedder):
+    from app.components import open_chain, open_ingestor
+    from ingest.settings import Settings
+
+    write_scanned(tmp_path / "docs" / "lighthouse log.pdf",
+                  [prose("budget", 6), FACT + " " + prose("lamps", 3), prose("roads", 6)],
+                  scanned=[1])
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="llamacpp",
+                        gguf=str(test_gguf("qwen2.5-0.5b")), top_k=3)  # OCR on by default
+    ingestor = open_ingestor(settings, shared_embedder)
+    [result] = ingestor.ingest([tmp_path / "docs"])
+    ingestor.close()
+    assert result.problems[0].startswith("1 of 3 pages read by OCR")
+    answer = list(open_chain(settings, embedder=shared_embedder).stream(
+        "In which year was the Skerry Point lighthouse automated?"))[-1].answer
+    assert "1987" in answer.text and not answer.refused
+    assert ("lighthouse log.pdf", 1) in [(s.file, s.page) for s in answer.cited]
