@@ -46,9 +46,6 @@ def _start_worker() -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY_LIMIT, PARSE_MEMORY_LIMIT))
-    # Tesseract's OpenMP threads spin while waiting: on 2 busy cores one thread per page read
-    # is several times faster than its default of all cores (docs/DEVELOPMENT.md, "OCR").
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     parent = multiprocessing.parent_process()
     if parent is not None:
         def exit_with_parent() -> None:
@@ -102,29 +99,51 @@ def run_ocr(data: bytes, texts: list[str], options: OcrOptions) -> _OcrOutcome:
     from ingest.ocr_cache import OcrCache, page_key
 
     outcome = _OcrOutcome()
+    opened: list[pdfium.PdfDocument] = []  # pypdfium2 opens the file only for a thin page
+
+    def coverage(number: int) -> float:
+        if not opened:
+            opened.append(pdfium.PdfDocument(data))
+        document = opened[0]
+        return _image_coverage(document[number]) if number < len(document) else 0.0
+
+    cache = None
     try:
-        document = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as err:
-        log.warning("pdfium cannot open the file for OCR: %s", err)
-        return outcome
-    cache = OcrCache(Path(options.cache_path)) if options.cache_path else None
-    try:
-        picked = [n for n, text in enumerate(texts[: len(document)])
-                  if triage(text, lambda n=n: _image_coverage(document[n])) is not None]
-        if not picked:
+        try:
+            picked = [n for n, text in enumerate(texts)
+                      if triage(text, lambda n=n: coverage(n)) is not None]
+            if not picked:
+                return outcome
+            if not opened:
+                opened.append(pdfium.PdfDocument(data))
+        except pdfium.PdfiumError as err:
+            log.warning("pdfium cannot open the file for OCR: %s", err)
             return outcome
+        document = opened[0]
+        picked = [n for n in picked if n < len(document)]
         try:
             check_engine(options.languages, options.tesseract_cmd)
         except OcrUnavailable as err:
             outcome.unavailable = str(err)
             return outcome
+        # Tesseract's OpenMP threads spin while they wait: on 2 busy cores a page took 25.4 s
+        # with its default and 5.9 s with one thread (docs/DEVELOPMENT.md, "OCR"). The child
+        # tesseract inherits this process's environment.
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        cache = OcrCache(Path(options.cache_path)) if options.cache_path else None
         doc_id = hashlib.sha256(data).hexdigest()
-        started = time.perf_counter()
+        started, engine_calls = time.perf_counter(), 0
         for number in picked:
-            image = render_page(document[number], options.dpi)
+            try:
+                image = render_page(document[number], options.dpi)
+            except pdfium.PdfiumError as err:
+                log.warning("page cannot be rendered for OCR page=%d: %s", number, err)
+                outcome.failed.append(number)
+                continue
             key = page_key(image, options.dpi, options.languages)
             result = cache.get(key) if cache else None
             if result is None:
+                engine_calls += 1
                 try:
                     result = ocr_page(image, options.languages, options.timeout_s,
                                       options.tesseract_cmd)
@@ -145,12 +164,14 @@ def run_ocr(data: bytes, texts: list[str], options: OcrOptions) -> _OcrOutcome:
                 cache.set_page(doc_id, number, key)
             outcome.texts[number] = result.text
             outcome.confidence[number] = result.mean_confidence
-        log.info("ocr pages=%d seconds=%.1f", len(picked), time.perf_counter() - started)
+        log.info("ocr pages=%d engine_calls=%d seconds=%.1f", len(picked), engine_calls,
+                 time.perf_counter() - started)
         return outcome
     finally:
         if cache:
             cache.close()
-        document.close()
+        for pdf in opened:
+            pdf.close()
 
 
 def parse_document(data: bytes, fallback_title: str, chunk_size: int, chunk_overlap: int,
