@@ -185,6 +185,8 @@ def parse_document(data: bytes, fallback_title: str, chunk_size: int, chunk_over
         outcome = run_ocr(data, texts, ocr)
         for number, text in outcome.texts.items():
             texts[number] = text
+        for number in outcome.timed_out + outcome.failed:
+            texts[number] = ""  # a cid or garbage layer is no better than nothing: "not indexed"
     cleaned = clean_pages(texts)
     pages = [Page(page.number, text) for page, text in zip(raw.pages, cleaned, strict=True)]
     empty = [p.number for p in pages if sum(ch.isalnum() for ch in p.text) < MIN_CHUNK_WORD_CHARS]

@@ -293,3 +293,22 @@ def test_ask_answers_from_a_scanned_page_and_cites_page_2(tmp_path, test_gguf, s
         "In which year was the Skerry Point lighthouse automated?"))[-1].answer
     assert "1987" in answer.text and not answer.refused
     assert ("lighthouse log.pdf", 1) in [(s.file, s.page) for s in answer.cited]
+
+
+def test_problems_name_the_ocr_pages_their_confidence_and_the_low_ones(tmp_path, monkeypatch):
+    from ingest import parsing
+
+    def fake_ocr(data, texts, options):
+        return parsing._OcrOutcome(texts={0: prose("budget", 3), 1: prose("roads", 3)},
+                                   confidence={0: 95.0, 1: 41.0}, timed_out=[2])
+
+    monkeypatch.setattr(parsing, "run_ocr", fake_ocr)
+    data = write_pdf(tmp_path / "scan.pdf", [SCANNED, SCANNED, "(cid:3)(cid:4) " * 30,
+                                             prose("text", 3)]).read_bytes()
+    _, _, chunks, empty, problems, ocr_pages = parsing.parse_document(data, "scan", 1000, 150,
+                                                                      OcrOptions())
+    assert problems == ["2 of 4 pages read by OCR (confidence 68 %)",
+                        "OCR took longer than 60 s on page 3: not indexed",
+                        "low OCR confidence (under 60 %) on page 2: check the scan"]
+    assert ocr_pages == {0: 95.0, 1: 41.0} and empty == [2]
+    assert {c.page for c in chunks} == {0, 1, 3}
