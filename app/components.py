@@ -37,6 +37,7 @@ def open_ingestor(settings: Settings, embedder: Embedder | None = None) -> Inges
         chunk_overlap=settings.chunk_overlap,
         embed_batch_size=settings.embed_batch_size,
         embed_context=settings.embed_context,
+        ocr=settings.ocr_options,
     )
 
 

@@ -24,6 +24,7 @@ from ingest.embed import Embedder
 from ingest.errors import DocumentNotFound, LocalragError
 from ingest.lexical import LexicalRow, StoredChunk
 from ingest.models import Chunk
+from ingest.ocr import OcrOptions
 from ingest.parsing import ParseWorker
 from ingest.registry import FAILED, INDEXED, Document, PathEntry, Registry
 from ingest.results import (
@@ -54,6 +55,7 @@ class _Prepared:
     chunks: tuple[Chunk, ...] = ()
     empty_pages: tuple[int, ...] = ()
     problems: tuple[str, ...] = ()
+    ocr_pages: dict[int, float] | None = None  # OCR'd page -> mean word confidence (0-100)
     error: str | None = None
     known: bool = False
     known_failure: bool = False
@@ -72,6 +74,7 @@ class Ingestor:
         embed_batch_size: int = 16,
         parse_in_process: bool = True,
         embed_context: bool = False,
+        ocr: OcrOptions | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -80,7 +83,7 @@ class Ingestor:
         self.chunk_overlap = chunk_overlap
         self.embed_batch_size = embed_batch_size
         self.embed_context = embed_context
-        self.parser = ParseWorker(chunk_size, chunk_overlap, parse_in_process)
+        self.parser = ParseWorker(chunk_size, chunk_overlap, parse_in_process, ocr)
         if registry.meta("context_recipe") is None and not registry.documents(INDEXED):
             registry.set_meta("context_recipe", CONTEXT_RECIPE)  # a new index: current recipe
 
@@ -242,13 +245,14 @@ class Ingestor:
                              known_failure=True)
         seen.add(doc_id)
         try:
-            title, pages, chunks, empty, problems = self.parser.parse(data, path.stem)
+            title, pages, chunks, empty, problems, ocr_pages = self.parser.parse(data, path.stem)
         except LocalragError as err:
             return _Prepared(entry, error=str(err))
         except Exception as err:  # a parser bug on one file must not stop the others
             log.exception("unexpected error parsing path=%s", path)
             return _Prepared(entry, error=f"could not read: {type(err).__name__}: {err}")
-        return _Prepared(entry, title, pages, tuple(chunks), tuple(empty), tuple(problems))
+        return _Prepared(entry, title, pages, tuple(chunks), tuple(empty), tuple(problems),
+                         ocr_pages)
 
     # -- writes (main thread) ------------------------------------------------------------------
     def _commit(self, path: Path, prep: _Prepared, progress: Progress) -> FileResult:
@@ -324,7 +328,7 @@ class Ingestor:
                 [chunk_id(doc_id, c.index) for c in batch],
                 vectors,
                 [c.text for c in batch],
-                [_metadata(doc_id, c) for c in batch],
+                [_metadata(doc_id, c, prep.ocr_pages) for c in batch],
             )
             progress.embedded(len(batch))
         self.registry.finish_document(
@@ -364,9 +368,15 @@ def _lexical_rows(doc_id: str, context: str, chunks: Iterable[Chunk]) -> list[Le
                                    c.char_start, c.char_end, c.text), context) for c in chunks]
 
 
-def _metadata(doc_id: str, chunk: Chunk) -> dict[str, int | str]:
-    return {"doc_id": doc_id, "page": chunk.page, "index": chunk.index,
-            "start": chunk.char_start, "end": chunk.char_end}
+def _metadata(doc_id: str, chunk: Chunk, ocr_pages: dict[int, float] | None = None
+              ) -> dict[str, int | str | float]:
+    """A chunk's metadata; a chunk of a page read by OCR carries that page's mean confidence."""
+    meta: dict[str, int | str | float] = {"doc_id": doc_id, "page": chunk.page,
+                                          "index": chunk.index, "start": chunk.char_start,
+                                          "end": chunk.char_end}
+    if ocr_pages and chunk.page in ocr_pages:
+        meta["ocr_confidence"] = round(ocr_pages[chunk.page], 1)
+    return meta
 
 
 def _doc_result(path: str, outcome: str, doc: Document, reason: str | None = None) -> FileResult:

@@ -16,6 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ingest.ocr import DEFAULT_DPI, OcrOptions
+
 
 class Settings(BaseSettings):
     """localrag's settings: environment ``LOCALRAG_*`` first, then ``localrag.toml``, then defaults."""
@@ -124,6 +126,23 @@ class Settings(BaseSettings):
     ui_auth: str = Field("", description="'user:password' the UI asks for (required off 127.0.0.1).")
     upload_max_mb: int = Field(200, gt=0, description="Largest PDF the UI accepts, in MB.")
 
+    # -- OCR of scanned pages (issue 15) ------------------------------------------------------
+    ocr: bool = Field(
+        True, description="Read pages without a usable text layer (scans) with OCR (Tesseract: "
+        "apt-get install tesseract-ocr tesseract-ocr-eng); pages with text are never OCR'd."
+    )
+    ocr_languages: str = Field(
+        "eng", description="Tesseract languages joined by '+', for example eng+deu; each needs "
+        "its package (apt-get install tesseract-ocr-deu)."
+    )
+    ocr_timeout_s: float = Field(
+        120.0, gt=0, description="Longest OCR of one page; a page over it is reported and "
+        "skipped, the rest of the file is indexed."
+    )
+    ocr_dpi: int = Field(
+        DEFAULT_DPI, ge=72, le=600, description="Resolution pages are rendered at for OCR."
+    )
+
     lock_timeout_s: float = Field(
         600.0, ge=0, description="How long a writer waits for another writer to finish."
     )
@@ -190,6 +209,17 @@ class Settings(BaseSettings):
     @property
     def registry_path(self) -> Path:
         return self.data_dir / "registry.sqlite3"
+
+    @property
+    def ocr_cache_path(self) -> Path:
+        """OCR results by page content, and the word boxes of OCR'd pages (SQLite)."""
+        return self.data_dir / "ocr-cache.sqlite3"
+
+    @property
+    def ocr_options(self) -> OcrOptions:
+        return OcrOptions(enabled=self.ocr, languages=self.ocr_languages,
+                          timeout_s=self.ocr_timeout_s, dpi=self.ocr_dpi,
+                          cache_path=str(self.ocr_cache_path))
 
     @property
     def lock_path(self) -> Path:

@@ -100,3 +100,39 @@ def prose(topic: str, sentences: int = 12) -> str:
         f"Public feedback on {topic} was mostly positive, with some concerns about cost.",
     ]
     return " ".join(base[i % len(base)] for i in range(sentences))
+
+
+def scanned_pdf_bytes(pages: Sequence[str | None], scanned: Sequence[int] | None = None,
+                      dpi: int = 200, title: str | None = None) -> bytes:
+    """Like ``pdf_bytes``, but the pages numbered in ``scanned`` (all by default) are pictures
+    of themselves, as a scanner makes them: one grey image per page, no text layer."""
+    import io
+
+    import pypdfium2 as pdfium
+    from pypdf import PdfReader, PdfWriter
+
+    text_pdf = pdf_bytes(pages, title)
+    scanned = range(len(pages)) if scanned is None else scanned
+    document = pdfium.PdfDocument(text_pdf)
+    images = [document[n].render(scale=dpi / 72, grayscale=True).to_pil() for n in scanned]
+    document.close()
+    image_pdf = io.BytesIO()
+    if images:
+        images[0].save(image_pdf, "PDF", save_all=True, append_images=images[1:], resolution=dpi)
+    text_reader = PdfReader(io.BytesIO(text_pdf))
+    image_pages = iter(PdfReader(image_pdf).pages) if images else iter(())
+    writer = PdfWriter()
+    for number, page in enumerate(text_reader.pages):
+        writer.add_page(next(image_pages) if number in scanned else page)
+    if title:
+        writer.add_metadata({"/Title": title})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def write_scanned(path: Path, pages: Sequence[str | None], scanned: Sequence[int] | None = None,
+                  dpi: int = 200, title: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(scanned_pdf_bytes(pages, scanned, dpi, title))
+    return path

@@ -121,7 +121,7 @@ class ChatPage:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.chat_list = ChatList(state.chats, state.settings.exports_dir)
-        self.viewer = PageViewer()
+        self.viewer = PageViewer(state.settings.ocr_cache_path)
 
     def build(self) -> None:
         import gradio as gr

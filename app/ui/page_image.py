@@ -41,6 +41,44 @@ def passage_rects(textpage: Any, passage: str) -> list[tuple[float, float, float
     return []
 
 
+def _token(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+# A passage counts as found among a page's OCR words when this share of its words lines up with
+# them in order (the chunk text is the OCR text after cleaning: joined hyphenation, NFKC).
+OCR_MATCH_SHARE = 0.6
+
+
+def ocr_word_boxes(words: Sequence[Sequence[Any]], passage: str
+                   ) -> list[tuple[float, float, float, float]]:
+    """Boxes (left, top, width, height; fractions of the page) over the OCR words that
+    ``passage`` was read from, one per line of the page. ``words``: (text, left, top, right,
+    bottom, confidence) with page fractions, in reading order, as ``ingest.ocr`` stores them."""
+    import difflib
+
+    wanted = [t for t in (_token(w) for w in passage.split()) if t]
+    page = [_token(str(w[0])) for w in words]
+    if not wanted or not page:
+        return []
+    matcher = difflib.SequenceMatcher(None, page, wanted, autojunk=False)
+    blocks = [b for b in matcher.get_matching_blocks() if b.size >= 2 or len(wanted) < 4]
+    blocks = [b for b in blocks if b.size]
+    if sum(b.size for b in blocks) < OCR_MATCH_SHARE * len(wanted):
+        return []
+    boxes: list[list[float]] = []  # [left, top, right, bottom] per line
+    for index in range(blocks[0].a, blocks[-1].a + blocks[-1].size):
+        left, top, right, bottom = (float(v) for v in words[index][1:5])
+        line = boxes[-1] if boxes else None
+        # Same line: vertical overlap with the previous word's line, and to its right.
+        if line and left >= line[0] and top < line[3] and bottom > line[1]:
+            line[1], line[2], line[3] = min(line[1], top), max(line[2], right), \
+                max(line[3], bottom)
+        else:
+            boxes.append([left, top, right, bottom])
+    return [(left, top, right - left, bottom - top) for left, top, right, bottom in boxes]
+
+
 @dataclass(frozen=True)
 class PageView:
     """A page as PNG bytes, and where the passage is on it as fractions of the page (left, top,
@@ -53,10 +91,11 @@ class PageView:
 
 
 def page_view(pdf_path: Path, page_index: int, passages: Sequence[str] = (),
-              scale: float = 2.0) -> PageView:
+              scale: float = 2.0, ocr_words: Sequence[Sequence[Any]] = ()) -> PageView:
     """Page ``page_index`` of the PDF rendered at ``scale`` (1.0 = 72 dpi), with the boxes of
     each of ``passages``. A page index out of range is clamped: previous/next never run past
-    the ends."""
+    the ends. ``ocr_words``: the page's OCR words (``ingest.ocr.Word``), where a scanned
+    page's passages are found when its text layer has none of them."""
     import io
 
     import pypdfium2 as pdfium
@@ -73,6 +112,9 @@ def page_view(pdf_path: Path, page_index: int, passages: Sequence[str] = (),
             for left, bottom, right, top in passage_rects(textpage, passage):
                 boxes.append((left / width, (height - top) / height, (right - left) / width,
                               (top - bottom) / height))
+        if not boxes and ocr_words:
+            for passage in passages:
+                boxes.extend(ocr_word_boxes(ocr_words, passage))
         buffer = io.BytesIO()
         page.render(scale=scale).to_pil().convert("RGB").save(buffer, format="PNG", optimize=False)
         return PageView(buffer.getvalue(), index, count, boxes)

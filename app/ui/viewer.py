@@ -48,14 +48,22 @@ def source_heading(source: dict[str, Any]) -> str:
     return f"[{source['number']}] {named}"
 
 
-def render_view(source: dict[str, Any], page_index: int, zoom: int) -> tuple[str, int]:
+def render_view(source: dict[str, Any], page_index: int, zoom: int,
+                ocr_cache: Path | None = None) -> tuple[str, int]:
     """The viewer's HTML for ``source`` at ``page_index`` (clamped to the document), and that
-    page's index. On the source's own page its passage (or the supporting spans) is shaded."""
+    page's index. On the source's own page its passage (or the supporting spans) is shaded;
+    ``ocr_cache`` (the OCR cache file) locates it on a page that was read by OCR."""
     from app.ui.page_image import page_view
 
     own = page_index == source["page"]
     passages = (source.get("marks") or [source["text"]]) if own else []
-    view = page_view(Path(source["path"]), page_index, passages, BASE_SCALE * max(1, zoom / 150))
+    words: list[Any] = []
+    if own and ocr_cache is not None:
+        from ingest.ocr_cache import page_words
+
+        words = page_words(ocr_cache, Path(source["path"]), page_index)
+    view = page_view(Path(source["path"]), page_index, passages, BASE_SCALE * max(1, zoom / 150),
+                     ocr_words=words)
     if own:
         note = "" if view.boxes else "the passage could not be located on the page image"
     else:
@@ -66,6 +74,9 @@ def render_view(source: dict[str, Any], page_index: int, zoom: int) -> tuple[str
 
 class PageViewer:
     """Owns the viewer column; its state is the source number, page and zoom it shows."""
+
+    def __init__(self, ocr_cache: Path | None = None) -> None:
+        self.ocr_cache = ocr_cache
 
     def build(self) -> None:
         import gradio as gr
@@ -88,7 +99,7 @@ class PageViewer:
         if source is None:
             return "", dict(CLOSED)
         try:
-            view, page = render_view(source, shown["page"], shown["zoom"])
+            view, page = render_view(source, shown["page"], shown["zoom"], self.ocr_cache)
             return view, {**shown, "page": page}
         except Exception as err:  # a moved or unreadable file: say so, keep the chat
             log.warning("cannot show the page: %s", err)

@@ -1,0 +1,314 @@
+"""Scanned pages: triage, the real Tesseract engine through the parse worker, the OCR cache and
+the word boxes the page viewer shades. PDFs are generated (tests/pdfgen.py); a scanned page is a
+picture of a generated text page, so what OCR should read is known."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from pdfgen import SCANNED, prose, write_pdf, write_scanned
+
+from ingest.ocr import OcrOptions
+from ingest.triage import CID, EMPTY, GARBAGE, IMAGE, triage
+
+FACT = "The Skerry Point lighthouse was automated in 1987 by the harbour board."
+needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None,
+                                     reason="tesseract-ocr is not installed (make setup-test)")
+
+
+# -- triage (pure) -----------------------------------------------------------------------------
+def _no_image() -> float:
+    return 0.0
+
+
+def _full_page_image() -> float:
+    return 1.0
+
+
+@pytest.mark.parametrize(("text", "coverage", "expected"), [
+    ("", _no_image, EMPTY),
+    ("  \n 12 \n", _no_image, EMPTY),                                     # a page number alone
+    ("(cid:12)(cid:7)(cid:3) (cid:44)(cid:2) " * 40, _no_image, CID),
+    ("Total (cid:3) revenue " + "(cid:12) " * 30, _no_image, CID),
+    ("~§¦ÿ¤ ¬¨¸ ©®¯ ±²³ ´µ¶ " * 30 + "ab12 cd34 ef56", _no_image, GARBAGE),
+    ("ljk^^ \\\\ ~~ ## ;; " * 60, _no_image, GARBAGE),
+    ("SCANNED BY OFFICE FAX 0171 555 0100", _full_page_image, IMAGE),  # stray words on a scan
+    (prose("harbour"), _no_image, None),
+    (prose("harbour"), _full_page_image, None),      # a scan with the scanner's OCR layer: kept
+    ("Revenue 12,345 13,001 9.5% 2023 2022\n" * 20, _no_image, None),  # a table of numbers
+    ("Die Kommission prüfte das Programm während der Frühjahrssitzung eingehend. " * 5,
+     _no_image, None),
+    ("Figure 3: the harbour at low tide, seen from the north pier.", _no_image, None),
+])
+def test_triage_picks_only_pages_without_real_text(text, coverage, expected):
+    assert triage(text, coverage) == expected
+
+
+def test_triage_measures_the_image_only_for_pages_with_few_words():
+    def not_called() -> float:
+        raise AssertionError("image coverage measured for a page full of text")
+
+    assert triage(prose("harbour"), not_called) is None
+
+
+# -- word boxes (pure) -------------------------------------------------------------------------
+def test_ocr_word_boxes_cover_the_matching_words_line_by_line():
+    from app.ui.page_image import ocr_word_boxes
+
+    line1 = [("Intro", .1, .10, .2, .12, 90), ("The", .1, .20, .14, .22, 95),
+             ("Skerry", .15, .20, .25, .22, 95), ("Point", .26, .20, .32, .22, 95)]
+    line2 = [("lighthouse", .1, .23, .25, .25, 92), ("was", .26, .23, .3, .25, 96),
+             ("automated.", .31, .23, .45, .25, 96), ("Other", .1, .40, .2, .42, 90)]
+    boxes = ocr_word_boxes(line1 + line2, "The Skerry Point lighthouse was automated.")
+    assert [tuple(round(v, 3) for v in box) for box in boxes] == [(.1, .20, .22, .02),
+                                                                   (.1, .23, .35, .02)]
+    assert ocr_word_boxes(line1 + line2, "nothing of this is on the page at all") == []
+
+
+# -- the real engine -----------------------------------------------------------------------------
+def _counting_tesseract(folder: Path, slow_call: int | None = None) -> tuple[str, Path]:
+    """A tesseract that logs each page it reads (to count engine calls across processes) and,
+    on its ``slow_call``-th page, hangs."""
+    real = shutil.which("tesseract")
+    log = folder / "tesseract-calls.log"
+    script = folder / "tesseract"
+    hang = f'[ "$n" = "{slow_call}" ] && exec sleep 60\n' if slow_call else ""
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *--list-langs*|*--version*) exec ' + real + ' "$@";; esac\n'
+        f'echo "$*" >> {log}\n'
+        f'n=$(wc -l < {log})\n'
+        + hang +
+        f'exec {real} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(script), log
+
+
+def _calls(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def _ocr_ingestor(data_dir: Path, embedder, tesseract_cmd: str = "tesseract",
+                  timeout_s: float = 60.0, chunk_size: int = 1000, cache: Path | None = None):
+    from ingest.pipeline import Ingestor
+    from ingest.registry import Registry
+    from ingest.store import VectorStore, open_client
+
+    cache = cache or data_dir / "ocr-cache.sqlite3"
+    options = OcrOptions(cache_path=str(cache), timeout_s=timeout_s,
+                         tesseract_cmd=tesseract_cmd)
+    store = VectorStore(open_client(data_dir / "index"), embedder)
+    return Ingestor(Registry(data_dir / "registry.sqlite3"), store, embedder,
+                    chunk_size=chunk_size, chunk_overlap=150, embed_batch_size=32, ocr=options)
+
+
+@needs_tesseract
+def test_a_scanned_pdf_is_indexed_and_its_fact_found_on_page_2(tmp_path, embedder):
+    from app.retrieval import Retriever
+
+    pdf = write_scanned(tmp_path / "scan.pdf", [prose("budget", 6), FACT + " " + prose("lamps", 3)])
+    command, calls = _counting_tesseract(tmp_path)
+    ingestor = _ocr_ingestor(tmp_path / "data", embedder, command)
+    [result] = ingestor.ingest([pdf])
+    assert result.outcome == "indexed", result.reason
+    assert result.problems[0].startswith("2 of 2 pages read by OCR (confidence ")
+    assert _calls(calls) == 2
+    metadatas = ingestor.store.collection.get(include=["metadatas"])["metadatas"]
+    assert {m["page"] for m in metadatas} == {0, 1}
+    assert all(m["ocr_confidence"] > 80 for m in metadatas)
+    hits = Retriever(ingestor.store, ingestor.registry, embedder).search(
+        "When was the Skerry Point lighthouse automated?", 4)
+    assert hits[0].page == 1 and "1987" in hits[0].text
+
+    # A re-index with other chunk settings (a fresh index, the same OCR cache), a rename and a
+    # duplicate never OCR again.
+    again = _ocr_ingestor(tmp_path / "data2", embedder, command, chunk_size=400,
+                          cache=tmp_path / "data" / "ocr-cache.sqlite3")
+    [rebuilt] = again.ingest([pdf])
+    assert rebuilt.outcome == "indexed" and rebuilt.chunks >= result.chunks
+    shutil.copy(pdf, tmp_path / "copy.pdf")
+    pdf.rename(tmp_path / "renamed.pdf")
+    outcomes = {Path(r.path).name: r.outcome for r in ingestor.ingest(
+        [tmp_path / "renamed.pdf", tmp_path / "copy.pdf"])}
+    assert outcomes == {"renamed.pdf": "renamed", "copy.pdf": "duplicate"}
+    assert _calls(calls) == 2
+    ingestor.close()
+    again.close()
+
+
+@needs_tesseract
+def test_a_mixed_pdf_ocrs_only_its_image_page_and_the_viewer_shades_the_ocr_words(
+        tmp_path, embedder):
+    from app.ui.page_image import page_view
+    from ingest.ocr_cache import page_words
+
+    pages = [prose("budget", 6), "Opening remarks. " + FACT + " " + prose("lamps", 4),
+             prose("roads", 6)]
+    pdf = write_scanned(tmp_path / "mixed.pdf", pages, scanned=[1])
+    command, calls = _counting_tesseract(tmp_path)
+    ingestor = _ocr_ingestor(tmp_path / "data", embedder, command)
+    [result] = ingestor.ingest([pdf])
+    ingestor.close()
+    assert result.outcome == "indexed" and _calls(calls) == 1
+    assert result.problems[0].startswith("1 of 3 pages read by OCR (confidence ")
+    metadatas = ingestor.store.collection.get(include=["metadatas"])["metadatas"]
+    assert {m["page"] for m in metadatas if "ocr_confidence" in m} == {1}
+    assert {m["page"] for m in metadatas} == {0, 1, 2}
+
+    words = page_words(tmp_path / "data" / "ocr-cache.sqlite3", pdf, 1)
+    assert words and page_words(tmp_path / "data" / "ocr-cache.sqlite3", pdf, 0) == []
+    assert page_view(pdf, 1, [FACT]).boxes == []  # no text layer: the text search finds nothing
+    boxes = page_view(pdf, 1, [FACT], ocr_words=words).boxes
+    # Where the same sentence lies on the original text page, found by pypdfium2's text search.
+    expected = page_view(write_pdf(tmp_path / "text.pdf", pages), 1, [FACT]).boxes
+    assert boxes and expected
+    top = min(b[1] for b in boxes)
+    bottom = max(b[1] + b[3] for b in boxes)
+    assert abs(top - min(b[1] for b in expected)) < 0.01
+    assert abs(bottom - max(b[1] + b[3] for b in expected)) < 0.01
+    assert min(b[0] for b in boxes) == pytest.approx(min(b[0] for b in expected), abs=0.01)
+    assert page_view(pdf, 1, ["words that are not on this page at all"], ocr_words=words).boxes == []
+
+    from app.ui.viewer import render_view
+
+    source = {"number": 1, "file": pdf.name, "title": "", "path": str(pdf), "page": 1,
+              "text": FACT, "marks": [FACT]}
+    shown, _ = render_view(source, 1, 100, tmp_path / "data" / "ocr-cache.sqlite3")
+    assert "lr-shade" in shown and "could not be located" not in shown
+    assert "could not be located" in render_view(source, 1, 100)[0]  # without the OCR words
+
+
+@needs_tesseract
+def test_a_page_that_hangs_the_engine_is_reported_and_the_others_indexed(tmp_path, embedder):
+    pages = [prose("budget", 4), FACT, prose("roads", 4)]
+    pdf = write_scanned(tmp_path / "hang.pdf", pages)
+    command, calls = _counting_tesseract(tmp_path, slow_call=2)
+    ingestor = _ocr_ingestor(tmp_path / "data", embedder, command, timeout_s=15)
+    [result] = ingestor.ingest([pdf])
+    ingestor.close()
+    assert result.outcome == "indexed", result.reason
+    assert "OCR took longer than 15 s on page 2: not indexed" in result.problems
+    assert result.problems[0].startswith("2 of 3 pages read by OCR")
+    metadatas = ingestor.store.collection.get(include=["metadatas"])["metadatas"]
+    assert {m["page"] for m in metadatas} == {0, 2}
+
+
+def test_without_the_engine_scans_keep_the_old_behaviour_and_say_how_to_install(
+        tmp_path, embedder):
+    hint = "OCR not available: install tesseract-ocr (apt-get install tesseract-ocr " \
+           "tesseract-ocr-eng)"
+    write_pdf(tmp_path / "docs" / "scanned.pdf", [SCANNED, SCANNED])
+    write_pdf(tmp_path / "docs" / "partly.pdf", [prose("text"), SCANNED])
+    write_pdf(tmp_path / "docs" / "text.pdf", [prose("text"), prose("more")])
+    ingestor = _ocr_ingestor(tmp_path / "data", embedder, str(tmp_path / "no" / "tesseract"))
+    results = {Path(r.path).name: r for r in ingestor.ingest([tmp_path / "docs"])}
+    ingestor.close()
+    assert results["scanned.pdf"].reason == f"no text on any of its 2 pages: scanned? {hint}"
+    assert results["partly.pdf"].outcome == "indexed"
+    assert results["partly.pdf"].problems == (f"1 of 2 pages have no text: scanned? {hint}",)
+    assert results["text.pdf"].outcome == "indexed" and results["text.pdf"].problems == ()
+
+
+def test_a_missing_python_binding_is_reported_too(monkeypatch):
+    import builtins
+
+    from ingest.errors import LocalragError
+    from ingest.ocr import check_engine
+
+    real_import = builtins.__import__
+
+    def no_pytesseract(name, *args, **kwargs):
+        if name == "pytesseract":
+            raise ImportError("No module named 'pytesseract'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pytesseract)
+    with pytest.raises(LocalragError, match="OCR not available: install pytesseract"):
+        check_engine()
+
+
+def test_ocr_switched_off_says_so(tmp_path):
+    from ingest.errors import NoTextLayer
+    from ingest.parsing import parse_document
+
+    data = write_scanned(tmp_path / "scan.pdf", [prose("budget", 3)]).read_bytes()
+    with pytest.raises(NoTextLayer, match="OCR is off"):
+        parse_document(data, "scan", 1000, 150, OcrOptions(enabled=False))
+
+
+def test_image_coverage_tells_a_scan_from_a_text_page(tmp_path):
+    import pypdfium2 as pdfium
+
+    from ingest.parsing import _image_coverage
+
+    pdf = write_scanned(tmp_path / "mixed.pdf", [prose("budget", 3), prose("roads", 3)],
+                        scanned=[1])
+    document = pdfium.PdfDocument(str(pdf))
+    try:
+        assert _image_coverage(document[0]) == 0.0
+        assert _image_coverage(document[1]) > 0.95
+    finally:
+        document.close()
+
+
+@needs_tesseract
+def test_a_scan_with_a_few_stray_words_in_its_text_layer_is_ocrd(tmp_path):
+    import io
+
+    from pdfgen import pdf_bytes
+    from pypdf import PdfReader, PdfWriter
+
+    from ingest.parsing import parse_document
+
+    writer = PdfWriter(clone_from=write_scanned(tmp_path / "scan.pdf", [FACT]))
+    stamp = PdfReader(io.BytesIO(pdf_bytes(["\n" * 60 + "Scanned by the office fax 0171 555 0100"])))
+    writer.pages[0].merge_page(stamp.pages[0])
+    out = io.BytesIO()
+    writer.write(out)
+    assert triage(PdfReader(out).pages[0].extract_text(), _full_page_image) == IMAGE
+    _, _, chunks, _, problems, ocr_pages = parse_document(out.getvalue(), "fax", 1000, 150,
+                                                          OcrOptions())
+    assert list(ocr_pages) == [0] and problems[0].startswith("1 of 1 pages read by OCR")
+    assert "1987" in chunks[0].text and "lighthouse" in chunks[0].text
+
+
+@needs_tesseract
+def test_ask_answers_from_a_scanned_page_and_cites_page_2(tmp_path, test_gguf, shared_embedder):
+    from app.components import open_chain, open_ingestor
+    from ingest.settings import Settings
+
+    write_scanned(tmp_path / "docs" / "lighthouse log.pdf",
+                  [prose("budget", 6), FACT + " " + prose("lamps", 3), prose("roads", 6)],
+                  scanned=[1])
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="llamacpp",
+                        gguf=str(test_gguf("qwen2.5-0.5b")), top_k=3)  # OCR on by default
+    ingestor = open_ingestor(settings, shared_embedder)
+    [result] = ingestor.ingest([tmp_path / "docs"])
+    ingestor.close()
+    assert result.problems[0].startswith("1 of 3 pages read by OCR")
+    answer = list(open_chain(settings, embedder=shared_embedder).stream(
+        "In which year was the Skerry Point lighthouse automated?"))[-1].answer
+    assert "1987" in answer.text and not answer.refused
+    assert ("lighthouse log.pdf", 1) in [(s.file, s.page) for s in answer.cited]
+
+
+def test_problems_name_the_ocr_pages_their_confidence_and_the_low_ones(tmp_path, monkeypatch):
+    from ingest import parsing
+
+    def fake_ocr(data, texts, options):
+        return parsing._OcrOutcome(texts={0: prose("budget", 3), 1: prose("roads", 3)},
+                                   confidence={0: 95.0, 1: 41.0}, timed_out=[2])
+
+    monkeypatch.setattr(parsing, "run_ocr", fake_ocr)
+    data = write_pdf(tmp_path / "scan.pdf", [SCANNED, SCANNED, "(cid:3)(cid:4) " * 30,
+                                             prose("text", 3)]).read_bytes()
+    _, _, chunks, empty, problems, ocr_pages = parsing.parse_document(data, "scan", 1000, 150,
+                                                                      OcrOptions())
+    assert problems == ["2 of 4 pages read by OCR (confidence 68 %)",
+                        "OCR took longer than 60 s on page 3: not indexed",
+                        "low OCR confidence (under 60 %) on page 2: check the scan"]
+    assert ocr_pages == {0: 95.0, 1: 41.0} and empty == [2]
+    assert {c.page for c in chunks} == {0, 1, 3}
