@@ -166,7 +166,8 @@ def test_taking_back_the_last_question_keeps_what_was_not_finished(tmp_path):
     chat_id = store.create("Tides?")
     store.add_turn(chat_id, turn("Tides?"))
     store.add_turn(chat_id, turn("Pears (really)?"))
-    page = ChatPage(SimpleNamespace(chats=store, settings=SimpleNamespace(exports_dir=tmp_path)))
+    page = ChatPage(SimpleNamespace(chats=store, settings=SimpleNamespace(
+        exports_dir=tmp_path, ocr_cache_path=tmp_path / "ocr-cache.sqlite3")))
     shown = [{"role": "user", "content": escape_markdown("Tides?")},
              {"role": "assistant", "content": "1962 [1]"},
              {"role": "user", "content": [{"type": "text", "text": escape_markdown("Pears (really)?")}]},
