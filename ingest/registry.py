@@ -9,6 +9,7 @@ document that counts as done; ``pending_repairs`` finds what the next writer mus
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator
@@ -64,7 +65,8 @@ class Document:
 
     @property
     def name(self) -> str:
-        return Path(self.paths[0]).name if self.paths else self.title
+        # String work, not Path: the app names every document of a 10,000-document library.
+        return os.path.basename(self.paths[0]) if self.paths else self.title
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ LIBRARY = [Doc("a1", "Tide gauges of the coast", ("/lib/coast/tides.pdf",)),
 
 def test_scope_choices_offer_folders_and_matching_documents_only():
     labels = dict((v, k) for k, v in scope_choices(LIBRARY, "", []))
-    assert labels["a1"] == "tides.pdf · Tide gauges of the coast"
+    assert labels["a1"] == "Tide gauges of the coast (tides.pdf)"
     assert "f4" not in labels  # a failed file cannot be searched
     assert FOLDER + "/lib/farm" in labels and "2 documents" in labels[FOLDER + "/lib/farm"]
     assert FOLDER + "/lib" not in labels  # holds every document: no choice

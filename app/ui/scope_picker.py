@@ -14,18 +14,10 @@ from pathlib import PurePath
 from typing import Any
 
 from app.owner.scope import FOLDER_PICK
-from app.ui.render import escape_markdown
+from app.ui.render import document_label, escape_markdown
 
 FOLDER = FOLDER_PICK  # the pick the scope resolves as a folder
 SHOWN_CHOICES = 50
-
-
-def document_label(doc: Any) -> str:
-    name = os.path.basename(doc.paths[0]) if doc.paths else doc.title
-    title = (doc.title or "").strip()
-    # String work, not Path: this runs for every document of a 10,000-document library.
-    return f"{name} · {title}" if title and title not in (name, os.path.splitext(name)[0]) \
-        else name
 
 
 def folders_of(documents: Sequence[Any]) -> Counter[str]:
