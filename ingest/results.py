@@ -29,7 +29,8 @@ class FileResult:
         return self.outcome == FAILED_OUTCOME
 
 
-def _counted(n: int, word: str) -> str:
+def counted(n: int, word: str) -> str:
+    """'1 page', '12 pages', '1,234 passages'."""
     return f"{n:,} {word if n == 1 else word + 's'}"
 
 
@@ -46,7 +47,7 @@ def plain_outcome(result: FileResult) -> str:
     if result.failed:
         return f"could not be read: {result.reason or 'unknown reason'}"
     if result.outcome == INDEXED_OUTCOME:
-        words = f"added: {_counted(result.pages, 'page')}, {_counted(result.chunks, 'passage')}"
+        words = f"added: {counted(result.pages, 'page')}, {counted(result.chunks, 'passage')}"
         return words + ("; " + "; ".join(result.problems) if result.problems else "")
     return _SAME_CONTENT.get(result.outcome, result.outcome)
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from app.owner.scope import FOLDER_PICK as FOLDER
 from app.ui.chats import ChatStore, Turn, chat_label, chat_markdown, export_name, resolve_markers, title_of
-from app.ui.scope_picker import FOLDER, SHOWN_CHOICES, scope_choices, scope_summary
+from app.ui.scope_picker import SHOWN_CHOICES, scope_choices, scope_summary
 from app.ui.viewer import next_zoom, viewer_html
 
 SOURCES = [{"number": 1, "file": "tides.pdf", "title": "Tide gauges", "path": "/d/tides.pdf",

@@ -16,7 +16,7 @@ from typing import Any
 from app.answer.claims import NOT_FOUND_NOTE
 from app.answer.prompting import MARKER, Source
 from app.answer.quote import QUOTE_LEAD
-from ingest.results import plain_outcome
+from ingest.results import counted, plain_outcome
 
 # Every character markdown gives meaning to, so model text is shown as text.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -174,10 +174,6 @@ def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
-def _counted(n: int, word: str, plural: str = "") -> str:
-    return f"{n:,} {word if n == 1 else plural or word + 's'}"
-
-
 @dataclass(frozen=True)
 class DocumentPage:
     """One page of the library table: its documents, how many match the search, which page."""
@@ -218,10 +214,10 @@ def document_page(documents: Sequence[Any], query: str, page: int,
 def count_line(documents: int, failed: int, passages: int) -> str:
     """'98 documents · 2 files could not be read · 12,345 passages' (the failed part only when
     there are failed files: they are not documents)."""
-    parts = [_counted(documents, "document")]
+    parts = [counted(documents, "document")]
     if failed:
-        parts.append(f"{_counted(failed, 'file')} could not be read")
-    parts.append(_counted(passages, "passage"))
+        parts.append(f"{counted(failed, 'file')} could not be read")
+    parts.append(counted(passages, "passage"))
     return " · ".join(parts)
 
 
@@ -229,7 +225,7 @@ def page_line(page: DocumentPage, query: str) -> str:
     """'page 2 of 7', with how many documents match when a search is on (markdown, escaped)."""
     line = f"page {page.number + 1} of {page.pages}"
     if query.strip():
-        line += f" · {_counted(page.matching, 'document')} matching " \
+        line += f" · {counted(page.matching, 'document')} matching " \
                 f"“{escape_markdown(query.strip())}”"
     return line
 
@@ -273,4 +269,4 @@ def upload_summary(results: Sequence[Any], rejected: int) -> str:
     parts = [f"{added:,} added"] if added else []
     parts += [f"{known:,} already in your library"] if known else []
     parts += [f"{failed:,} could not be read"] if failed else []
-    return f"**{_counted(len(results) + rejected, 'file')}**: " + " · ".join(parts)
+    return f"**{counted(len(results) + rejected, 'file')}**: " + " · ".join(parts)

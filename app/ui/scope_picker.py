@@ -16,7 +16,6 @@ from typing import Any
 from app.owner.scope import FOLDER_PICK
 from app.ui.render import document_label, escape_markdown
 
-FOLDER = FOLDER_PICK  # the pick the scope resolves as a folder
 SHOWN_CHOICES = 50
 
 
@@ -42,8 +41,8 @@ def folders_of(documents: Sequence[Any]) -> Counter[str]:
 
 
 def pick_label(pick: str, documents: Sequence[Any]) -> str:
-    if pick.startswith(FOLDER):
-        return f"folder {pick[len(FOLDER):]}"
+    if pick.startswith(FOLDER_PICK):
+        return f"folder {pick[len(FOLDER_PICK):]}"
     doc = next((d for d in documents if d.doc_id == pick), None)
     return document_label(doc) if doc is not None else f"a removed document ({pick[:8]})"
 
@@ -60,7 +59,7 @@ def scope_choices(documents: Sequence[Any], typed: str, picks: Sequence[str]
     # The folders that tell documents apart: the one holding every document is no choice.
     for folder, count in sorted(folders.items()):
         if count < len(indexed) and (not typed or typed in folder.lower()):
-            offered.append((f"folder {folder} ({count} documents)", FOLDER + folder))
+            offered.append((f"folder {folder} ({count} documents)", FOLDER_PICK + folder))
     seen = set(picks)
     offered = [c for c in offered if c[1] not in seen]
     for doc in indexed:
