@@ -186,3 +186,44 @@ def test_taking_back_the_last_question_keeps_what_was_not_finished(tmp_path):
     assert (question, chat, kept) == ("Orchard?", shown[:2], history[:2])
     assert [t.question for t in store.get(chat_id).turns] == ["Tides?"]
     assert page.take_back_last("", [], [], None) == ("", [], [])
+
+
+def test_stop_ends_only_its_own_tabs_answer_and_stopped_is_the_last_frame(tmp_path):
+    """Two tabs answering at once: Stop in one ends that answer with "(stopped)" as its last frame
+    (nothing streamed after it), while the other tab's answer goes on to the end."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from app.answer.chain import Event
+    from app.ui.chat_page import ChatPage, message_text
+
+    class SlowChain:  # tokens a few times a second, like the small model on 2 cores
+        def __init__(self) -> None:
+            self.closed = threading.Event()
+
+        def stream(self, question, history, scope=None):
+            try:
+                for n in range(30):
+                    time.sleep(0.05)
+                    yield Event("token", f" word{n}")
+            finally:
+                self.closed.set()
+
+    chain = SlowChain()
+    page = ChatPage(SimpleNamespace(chats=ChatStore(tmp_path / "chats.sqlite3"), chain=chain,
+                                    status_text=lambda: "ready", settings=SimpleNamespace(
+                                        exports_dir=tmp_path,
+                                        ocr_cache_path=tmp_path / "ocr-cache.sqlite3")))
+    for key in ("tab-a", "tab-b"):
+        page.stops.arm(key)
+    stopped_answer = page.respond("Beacons?", [], [], None, [], "tab-a")
+    other_answer = page.respond("Beacons?", [], [], None, [], "tab-b")
+    frames = [next(stopped_answer) for _ in range(4)]  # searching, then the first words
+    assert "word" in message_text(frames[-1][0][-1])
+    page.stops.fire("tab-a")
+    rest = list(stopped_answer)
+    assert len(rest) == 1 and message_text(rest[-1][0][-1]).endswith("*(stopped)*")
+    assert chain.closed.wait(2)  # the chain itself stops, not only the page
+    last = list(other_answer)[-1][0][-1]
+    assert "word29" in message_text(last) and "stopped" not in message_text(last)

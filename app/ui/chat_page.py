@@ -4,14 +4,14 @@ the page viewer (``viewer``); questions can be limited to chosen documents (``sc
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from queue import Empty, Queue
+import uuid
+from threading import Event
 from typing import Any
 
 from app.answer.prompting import Message, Source, resolve_citations
 from app.owner.scope import scope_doc_ids
+from app.ui.answer_thread import StopSignals, events_in_thread
 from app.ui.chat_list import ChatList
 from app.ui.chats import Turn
 from app.ui.render import (
@@ -30,8 +30,6 @@ from ingest.errors import LocalragError
 log = logging.getLogger(__name__)
 EMPTY_SOURCES = "<p class='lr-empty'>Sources appear here.</p>"
 SEARCHING_SOURCES = "<p class='lr-empty'>Finding the passages for this question …</p>"
-# How often the status line moves while nothing else happens (prompt processing takes 5-30 s).
-PROGRESS_POLL_S = 0.5
 
 
 def source_payload(sources: list[Source], evidence: dict[int, list[tuple[int, int]]] | None = None
@@ -46,45 +44,6 @@ def source_payload(sources: list[Source], evidence: dict[int, list[tuple[int, in
         out.append({"number": s.number, "file": s.file, "title": s.title, "path": s.path,
                     "page": s.page, "text": s.text, "marks": marks})
     return out
-
-
-def _events_in_thread(events: Iterator[Any], poll_s: float = PROGRESS_POLL_S) -> Iterator[Any]:
-    """The chain's events from a worker thread, with ``None`` every ``poll_s`` without one (so
-    the page can show the seconds passing while the model reads). Closing this generator (Stop,
-    a closed tab) stops the chain at its next event."""
-    queue: Queue[Any] = Queue()
-    stop = threading.Event()
-    end = object()
-
-    def run() -> None:
-        try:
-            for event in events:
-                queue.put(event)
-                if stop.is_set():
-                    break
-        except BaseException as err:  # handed to the page's generator, which reports it
-            queue.put(err)
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
-            queue.put(end)
-
-    threading.Thread(target=run, name="localrag-answer", daemon=True).start()
-    try:
-        while True:
-            try:
-                item = queue.get(timeout=poll_s)
-            except Empty:
-                yield None
-                continue
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
 
 
 def _above(quote: str, body: str) -> str:
@@ -120,6 +79,7 @@ class ChatPage:
 
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self.stops = StopSignals()
         self.chat_list = ChatList(state.chats, state.settings.exports_dir)
         self.viewer = PageViewer(state.settings.ocr_cache_path)
 
@@ -129,6 +89,8 @@ class ChatPage:
         self.history_state = gr.State([])  # the conversation as (role, text) for the chain
         self.sources_state = gr.State([])
         self.chat_id = gr.State(None)  # the saved chat this conversation is, once answered
+        # Which browser tab this is: its Stop stops its own answer only.
+        self.session_key = gr.State(lambda: uuid.uuid4().hex)
         with gr.Row(equal_height=False):
             self.chat_list.build()
             with gr.Column(scale=4, min_width=420):
@@ -189,12 +151,21 @@ class ChatPage:
     # Answering.
 
     def respond(self, message: str, chat: list[dict[str, Any]], history: list[Message],
-                chat_id: str | None, picks: list[str]) -> Any:
+                chat_id: str | None, picks: list[str], session_key: str | None = None) -> Any:
         """Stream one answer: (chat, history, sources html, sources payload, status, chat id,
         saved chats).
 
         The previous answer's sources go at once; the new ones come as soon as retrieval is done,
-        before the model's first token; the status line counts the seconds until the answer."""
+        before the model's first token; the status line counts the seconds until the answer.
+        Stop (the session's flag) ends it within one progress tick, "(stopped)" its last frame."""
+        stop = self.stops.flag(session_key)
+        try:
+            yield from self._answer(message, chat, history, chat_id, picks, stop)
+        finally:
+            self.stops.done(session_key)
+
+    def _answer(self, message: str, chat: list[dict[str, Any]], history: list[Message],
+                chat_id: str | None, picks: list[str], stop: Event) -> Any:
         import gradio as gr
 
         state = self.state
@@ -214,10 +185,15 @@ class ChatPage:
             return
         phase, checked, pending, numbers, quote = "searching your documents", "", "", set(), ""
         scope = self.scope_ids(picks)
+        events = events_in_thread(state.chain.stream(
+            message, [tuple(m) for m in history], scope=scope))
         try:
-            for event in _events_in_thread(state.chain.stream(
-                    message, [tuple(m) for m in history], scope=scope)):
+            for event in events:
                 elapsed = time.monotonic() - started
+                if stop.is_set():
+                    yield stopped(chat), history, gr.skip(), gr.skip(), state.status_text(), \
+                        *keep
+                    return
                 if event is None:  # no news for a while: the clock moves on
                     yield chat, history, gr.skip(), gr.skip(), answer_progress(phase, elapsed), \
                         *keep
@@ -260,6 +236,8 @@ class ChatPage:
             log.exception("answer failed")
             chat[-1]["content"] = escape_markdown(f"⚠️ unexpected error: {type(err).__name__}: {err}")
             yield chat, history, gr.skip(), gr.skip(), state.status_text(), *keep
+        finally:
+            events.close()  # the chain stops at its next event
 
     def _finished(self, answer: Any, message: str, chat: list[dict[str, Any]],
                   history: list[Message], chat_id: str | None, picks: list[str]) -> Any:
@@ -351,20 +329,27 @@ class ChatPage:
         close_viewer = [viewer.view, viewer.state, self.chat_list.column, self.sources_column,
                         viewer.column]
 
-        def take(question: str) -> Any:  # a new question: the page viewer gives way to sources
+        def take(question: str, key: str) -> Any:  # a new question: the viewer gives way to sources
+            self.stops.arm(key)
             return (question, "", *viewer.closed())
 
+        def take_again(*last_and_key: Any) -> Any:
+            self.stops.arm(last_and_key[-1])
+            return self.take_back_last(*last_and_key[:-1])
+
+        key = self.session_key
         runs = []
         for trigger in (self.question.submit, self.send.click):
-            runs.append(trigger(take, self.question, [asked, self.question, *close_viewer],
-                                queue=False).then(self.respond, [asked, *inputs], outputs))
+            runs.append(trigger(take, [self.question, key], [asked, self.question, *close_viewer],
+                                queue=False).then(self.respond, [asked, *inputs, key], outputs))
         last = [asked, self.chatbot, self.history_state, self.chat_id]
         runs.append(self.regenerate.click(
-            self.take_back_last, last, [asked, self.chatbot, self.history_state],
-            queue=False).then(self.respond, [asked, *inputs], outputs))
+            take_again, [*last, key], [asked, self.chatbot, self.history_state],
+            queue=False).then(self.respond, [asked, *inputs, key], outputs))
         self.edit_last.click(self.take_back_last, last,
                              [self.question, self.chatbot, self.history_state], queue=False)
-        self.stop.click(stopped, self.chatbot, self.chatbot, cancels=runs, queue=False)
+        # Not ``cancels=``: the answer ends itself, so nothing it sends lands after "(stopped)".
+        self.stop.click(self.stops.fire, key, None, queue=False)
         self.chat_list.register_events(self.reopen, self.fresh, self.chat_id, self.chat_outputs())
         self.chat_list.new_chat.click(None, None, None, cancels=runs)
         self.scope_pick.change(self.on_scope, [self.scope_pick, self.chat_id], self.scope_line)
