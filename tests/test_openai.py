@@ -260,3 +260,23 @@ def test_server_killed_mid_stream_is_one_line(test_gguf, tmp_path):
         assert "\n" not in str(caught.value)
     finally:
         _stop(process)
+
+
+def test_doctor_reports_the_openai_backend(xllamacpp_server):
+    done = cli(["doctor"], {"LOCALRAG_OPENAI_URL": xllamacpp_server,
+                            "LOCALRAG_OPENAI_API_KEY": KEY}, timeout=120)
+    out = done.stdout
+    assert "LLM backend: openai (set by llm_backend; the only model it serves" in out
+    assert f"url: {xllamacpp_server}" in out
+    assert "context: 4096 tokens" in out and "context source: server (/props n_ctx)" in out
+    assert "parallel slots: 2 (server /props)" in out and "tokenizer: server (/tokenize)" in out
+    assert "api key: set (hidden)" in out and "test generation: '" in out
+    assert KEY not in out + done.stderr
+    # Only the empty index is a problem here.
+    assert done.stderr.strip() == "problem: nothing indexed: run `localrag ingest PATH`"
+
+    refused = cli(["doctor"], {"LOCALRAG_OPENAI_URL": xllamacpp_server,
+                               "LOCALRAG_OPENAI_API_KEY": "wrong"}, timeout=120)
+    assert refused.returncode == 1
+    assert (f"problem: the server at {xllamacpp_server} refused the API key (401): set "
+            "LOCALRAG_OPENAI_API_KEY") in refused.stderr.splitlines()
