@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, wait_until_serving
 from pdfgen import prose, write_pdf
 
 from app.llm.backends import LLMError, choose_backend, open_llm
@@ -21,23 +21,6 @@ from ingest.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 KEY = "team-secret-123"
 QUESTION = "Which company was awarded the dredging contract?"
-
-
-def _wait_for(url: str, process: subprocess.Popen, log: Path, headers: dict | None = None,
-              seconds: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1, headers=headers).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} not ready in {seconds} s: {log.read_text()[-2000:]}")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -60,7 +43,7 @@ def start_xllamacpp(gguf: Path, logs: Path, api_key: str = "", parallel: int = 2
         command += ["--api-key", api_key]
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/health", process, log)
+        wait_until_serving(f"http://127.0.0.1:{port}/health", process, log)
     except BaseException:
         _stop(process)
         raise
@@ -78,7 +61,7 @@ def llama_cpp_server(test_gguf, tmp_path_factory):
          "--n_ctx", "4096", "--n_threads", "2"],
         stdout=(logs / "llama.log").open("w"), stderr=subprocess.STDOUT)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/v1/models", process, logs / "llama.log")
+        wait_until_serving(f"http://127.0.0.1:{port}/v1/models", process, logs / "llama.log")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         _stop(process)
@@ -230,7 +213,7 @@ def test_llama_cpp_python_server_api_key(test_gguf, tmp_path):
          "--n_threads", "1", "--api_key", KEY], stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        _wait_for(f"{url}/models", process, log, headers={"Authorization": f"Bearer {KEY}"})
+        wait_until_serving(f"{url}/models", process, log, headers={"Authorization": f"Bearer {KEY}"})
         with pytest.raises(LLMError, match=r"refused the API key \(401\)"):
             open_llm(Settings(llm_backend="openai", openai_url=url, openai_api_key="nope"))
         llm = open_llm(Settings(llm_backend="openai", openai_url=url, openai_api_key=KEY))
