@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -66,14 +66,43 @@ class Settings(BaseSettings):
     topic_weight: float = Field(
         0.5, ge=0, description="Weight of the documents whose whole text matches the question "
         "best (BM25) in fusion; 0 turns it off.")
-    llm_backend: Literal["auto", "ollama", "llamacpp"] = Field(
-        "auto", description="'ollama', 'llamacpp' (embedded) or 'auto': Ollama when it answers and "
-        "has the model, otherwise embedded."
+    llm_backend: Literal["auto", "ollama", "llamacpp", "openai"] = Field(
+        "auto", description="'ollama', 'llamacpp' (embedded), 'openai' (an OpenAI-compatible "
+        "server at openai_url: your documents are sent to it) or 'auto': Ollama when it answers "
+        "and has the model, otherwise embedded (auto never picks openai)."
     )
     ollama_url: str = Field("http://127.0.0.1:11434", description="Where Ollama listens.")
     ollama_model: str = Field(
         "localrag-llama3.2-3b", description="Ollama model to use (create it from a Modelfile: "
         "localrag model create NAME)."
+    )
+    # -- an OpenAI-compatible server (vLLM, llama-server, LM Studio): issue 16 -----------------
+    openai_url: str = Field(
+        "http://127.0.0.1:8080/v1", description="OpenAI API root of the server for "
+        "llm_backend=openai, for example http://gpu-box:8000/v1 (vLLM). Questions and the "
+        "passages of your documents are sent there."
+    )
+    openai_model: str = Field(
+        "", description="Model name on that server; empty: the only model it serves."
+    )
+    openai_api_key: SecretStr = Field(
+        SecretStr(""), description="API key the server wants (llama-server --api-key, vLLM "
+        "--api-key); never shown or logged."
+    )
+    openai_connect_timeout_s: float = Field(
+        3.0, gt=0, description="Seconds to wait for a connection to that server."
+    )
+    openai_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds to wait for each read from that server (the first "
+        "token of a long prompt on a busy server can take a while)."
+    )
+    openai_num_ctx: int = Field(
+        4096, gt=256, description="Context window when the server does not say (vLLM and "
+        "llama-server do; llama-cpp-python's server does not)."
+    )
+    openai_parallel: int = Field(
+        0, ge=0, description="Generations the server runs at once; 0: what it says (llama-server "
+        "/props total_slots), else 1."
     )
     modelfile: Path = Field(
         Path("modelfiles/localrag-local.Modelfile"),

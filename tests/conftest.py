@@ -25,6 +25,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until_serving(url: str, process, log: Path, headers: dict[str, str] | None = None,
+                       seconds: float = 120) -> None:
+    """Poll ``url`` until it answers 200; fail with the server's log when it exits or is late."""
+    import subprocess
+    import time
+
+    import httpx
+
+    assert isinstance(process, subprocess.Popen)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1, headers=headers).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready in {seconds:g} s: {log.read_text()[-2000:]}")
+
+
 SHARED_EVAL = REPO.parent / "shared" / "eval"
 
 

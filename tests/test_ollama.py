@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, wait_until_serving
 from ollama_stub import OllamaStub
 from pdfgen import prose, write_pdf
 
@@ -109,21 +109,6 @@ def test_model_create_uploads_the_local_gguf_and_parameters(tmp_path):
     assert f"ollama create mine -f {folder / 'mine.Modelfile'}" in done.stdout
 
 
-def _wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
-
-
 @pytest.fixture(scope="module")
 def ollama_protocol_server(test_gguf, tmp_path_factory):
     """`python -m llama_cpp.server` with a real GGUF, behind ollama-proxy-plus, on loopback."""
@@ -142,8 +127,8 @@ def ollama_protocol_server(test_gguf, tmp_path_factory):
         [str(Path(sys.executable).with_name("ollama-proxy")), "serve", "--host", "127.0.0.1",
          "--port", str(proxy_port)], env=proxy_env, stdout=proxy_log, stderr=subprocess.STDOUT)
     try:
-        _wait_for(f"http://127.0.0.1:{llama_port}/v1/models", llama, logs / "llama.log")
-        _wait_for(f"http://127.0.0.1:{proxy_port}/api/version", proxy, logs / "proxy.log")
+        wait_until_serving(f"http://127.0.0.1:{llama_port}/v1/models", llama, logs / "llama.log")
+        wait_until_serving(f"http://127.0.0.1:{proxy_port}/api/version", proxy, logs / "proxy.log")
         yield f"http://127.0.0.1:{proxy_port}"
     finally:
         for process in (proxy, llama):

@@ -119,6 +119,10 @@ def test_active_sentence_names_backend_model_and_why():
                      url="http://127.0.0.1:11434")
     assert active_backend_sentence(served) == ("Active: Ollama · localrag-llama3.2-3b at "
                                                "http://127.0.0.1:11434 (backend set to ollama)")
+    remote = backend("openai", "qwen", "set by llm_backend", url="http://gpu-box:8000/v1")
+    assert active_backend_sentence(remote) == (
+        "Active: OpenAI-compatible server · qwen at http://gpu-box:8000/v1 (your passages are "
+        "sent there) (backend set to openai)")
     assert active_backend_sentence(None, "model file not found: /x.gguf") == \
         "Active: none · the language model is not available: model file not found: /x.gguf"
 

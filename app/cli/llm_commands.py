@@ -223,7 +223,8 @@ def chat(ctx: click.Context, docs: tuple[str, ...], folders: tuple[str, ...]) ->
 @click.pass_context
 @user_errors
 def doctor(ctx: click.Context) -> None:
-    """Check the set-up: LLM backend and why, model, context size, GPU offload, threads, index.
+    """Check the set-up: LLM backend and why, model, context size (and where it came from for an
+    OpenAI-compatible server), its parallel slots and tokenizer, GPU offload, threads, index.
 
     Exits with 1 and the fix when something is wrong.
 

@@ -1,4 +1,5 @@
-"""The LLM component: Ollama when it serves the configured model, llama.cpp in process otherwise.
+"""The LLM component: Ollama when it serves the configured model, llama.cpp in process otherwise,
+or an OpenAI-compatible server when the user asks for one (``app.llm.openai_backend``).
 
 Both are LangChain chat models behind one ``ChatBackend`` that knows its context size, counts
 tokens with the model's tokenizer (context packing needs real counts), serialises generation
@@ -22,7 +23,7 @@ from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "ollama", "llamacpp")
+BACKENDS = ("auto", "ollama", "llamacpp", "openai")
 PROBE_TIMEOUT_S = 2.0
 LIST_TIMEOUT_S = 1.0  # the Settings tab lists Ollama's models while the page waits
 # What auto adds to the probe's result when it falls back; stripped again for ``auto_reason``.
@@ -49,6 +50,9 @@ class ChatBackend:
     system_prompt: str
     count_tokens: Callable[[str], int]
     details: dict[str, Any] = field(default_factory=dict)
+    # Generations the server runs at once (llama-server --parallel slots); a queue in front of
+    # the backend may let this many through.
+    parallel: int = 1
     explain: Callable[[Exception], LLMError] = field(default=lambda err: LLMError(str(err)))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -313,7 +317,11 @@ def ollama_modelfile(settings: Settings) -> Modelfile | None:
 
 
 def choose_backend(settings: Settings) -> tuple[str, str]:
-    """(backend, reason) for the ``llm_backend`` setting; 'auto' asks Ollama first."""
+    """(backend, reason) for the ``llm_backend`` setting; 'auto' asks Ollama first.
+
+    'auto' never picks 'openai': that sends the documents to another server, so only the user
+    chooses it (LOCALRAG_LLM_BACKEND=openai).
+    """
     choice = settings.llm_backend
     if choice not in BACKENDS:
         raise LLMError(f"unknown llm_backend {choice!r}; allowed: {', '.join(BACKENDS)}")
@@ -321,6 +329,8 @@ def choose_backend(settings: Settings) -> tuple[str, str]:
         return "ollama", "set by llm_backend"
     if choice == "llamacpp":
         return "llamacpp", "set by llm_backend"
+    if choice == "openai":
+        return "openai", "set by llm_backend"
     usable, why = ollama_status(settings.ollama_url, settings.ollama_model)
     return ("ollama", why) if usable else ("llamacpp", why + AUTO_FALLBACK)
 
@@ -331,6 +341,10 @@ def open_llm(settings: Settings, on_status: Callable[[str], None] = lambda _: No
     log.info("LLM backend %s: %s", backend, reason)
     if backend == "ollama":
         llm = open_ollama(settings, ollama_modelfile(settings), reason)
+    elif backend == "openai":
+        from app.llm.openai_backend import open_openai
+
+        llm = open_openai(settings, reason)
     else:
         modelfile = read_modelfile(find_modelfile(settings.modelfile))
         llm = open_llamacpp(settings, modelfile, reason, on_status)

@@ -113,6 +113,9 @@ def active_backend_sentence(llm: Any | None, problem: str = "") -> str:
         return f"Active: none · the language model is not available: {problem or 'not loaded'}"
     if llm.name == "llamacpp":
         what = f"embedded llama.cpp · {embedded_model_name(llm.model)}"
+    elif llm.name == "openai":
+        what = (f"OpenAI-compatible server · {llm.model} at {llm.details.get('url', '?')} "
+                "(your passages are sent there)")
     else:
         what = f"Ollama · {llm.model} at {llm.details.get('url', '?')}"
     auto_reason = llm.details.get("auto_reason")
@@ -153,10 +156,12 @@ class SettingsPage:
 
         s = self.state.settings
         self.active = gr.Markdown(elem_id="lr-active-backend")
-        self.backend_pick = gr.Radio(["auto", "ollama", "llamacpp"], value=s.llm_backend,
+        self.backend_pick = gr.Radio(["auto", "ollama", "llamacpp", "openai"],
+                                     value=s.llm_backend,
                                      label="Language model backend", elem_id="lr-backend",
                                      info="auto: Ollama when it answers and has the model, "
-                                          "otherwise the embedded model")
+                                          "otherwise the embedded model; openai: the server at "
+                                          "LOCALRAG_OPENAI_URL (your passages are sent there)")
         with gr.Row():
             self.model_pick = gr.Dropdown(
                 label="Embedded model (llama.cpp)", allow_custom_value=True, scale=4,
