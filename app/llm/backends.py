@@ -50,11 +50,16 @@ class ChatBackend:
     count_tokens: Callable[[str], int]
     details: dict[str, Any] = field(default_factory=dict)
     explain: Callable[[Exception], LLMError] = field(default=lambda err: LLMError(str(err)))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    parallel: int = 1  # generations the backend takes at once (a server's slots; llama.cpp: 1)
+    _slots: threading.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The last guard: callers queue fairly in app.llm.gate; this only caps what runs at once.
+        self._slots = threading.BoundedSemaphore(max(1, self.parallel))
 
     def stream(self, messages: Sequence[tuple[str, str]]) -> Iterator[str]:
-        """Yield the answer's text as it is generated; one generation at a time."""
-        with self._lock:
+        """Yield the answer's text as it is generated; at most ``parallel`` generations at once."""
+        with self._slots:
             try:
                 for chunk in self.chat_model.stream(list(messages)):
                     if chunk.content:

@@ -4,13 +4,11 @@ the page viewer (``viewer``); questions can be limited to chosen documents (``sc
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from queue import Empty, Queue
 from typing import Any
 
 from app.answer.prompting import Message, Source, resolve_citations
+from app.answer.pump import events_in_thread
 from app.owner.scope import scope_doc_ids
 from app.ui.chat_list import ChatList
 from app.ui.chats import Turn
@@ -32,6 +30,9 @@ EMPTY_SOURCES = "<p class='lr-empty'>Sources appear here.</p>"
 SEARCHING_SOURCES = "<p class='lr-empty'>Finding the passages for this question …</p>"
 # How often the status line moves while nothing else happens (prompt processing takes 5-30 s).
 PROGRESS_POLL_S = 0.5
+# Chats answered at once: each searches at once and then waits its turn for the model in the
+# backend's gate, seeing its place in line (Gradio's default of 2 would queue the rest unseen).
+CHAT_CONCURRENCY = 16
 
 
 def source_payload(sources: list[Source], evidence: dict[int, list[tuple[int, int]]] | None = None
@@ -48,51 +49,9 @@ def source_payload(sources: list[Source], evidence: dict[int, list[tuple[int, in
     return out
 
 
-def _events_in_thread(events: Iterator[Any], poll_s: float = PROGRESS_POLL_S) -> Iterator[Any]:
-    """The chain's events from a worker thread, with ``None`` every ``poll_s`` without one (so
-    the page can show the seconds passing while the model reads). Closing this generator (Stop,
-    a closed tab) stops the chain at its next event."""
-    queue: Queue[Any] = Queue()
-    stop = threading.Event()
-    end = object()
-
-    def run() -> None:
-        try:
-            for event in events:
-                queue.put(event)
-                if stop.is_set():
-                    break
-        except BaseException as err:  # handed to the page's generator, which reports it
-            queue.put(err)
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
-            queue.put(end)
-
-    threading.Thread(target=run, name="localrag-answer", daemon=True).start()
-    try:
-        while True:
-            try:
-                item = queue.get(timeout=poll_s)
-            except Empty:
-                yield None
-                continue
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-
-
 def _above(quote: str, body: str) -> str:
     """The chat message: the quote (markdown, may be empty) above the answer's body."""
     return f"{quote}\n\n{body}" if quote else body
-
-
-
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -215,8 +174,8 @@ class ChatPage:
         phase, checked, pending, numbers, quote = "searching your documents", "", "", set(), ""
         scope = self.scope_ids(picks)
         try:
-            for event in _events_in_thread(state.chain.stream(
-                    message, [tuple(m) for m in history], scope=scope)):
+            for event in events_in_thread(state.chain.stream(
+                    message, [tuple(m) for m in history], scope=scope), PROGRESS_POLL_S):
                 elapsed = time.monotonic() - started
                 if event is None:  # no news for a while: the clock moves on
                     yield chat, history, gr.skip(), gr.skip(), answer_progress(phase, elapsed), \
@@ -230,6 +189,10 @@ class ChatPage:
                            sources_html(answer.sources, answer.standalone_question, set(),
                                         closest_only=answer.not_found),
                            payload, answer_progress(phase, elapsed), *keep)
+                elif event.kind == "waiting":  # in line for the model, or its turn came
+                    phase = event.text
+                    yield chat, history, gr.skip(), gr.skip(), answer_progress(phase, elapsed), \
+                        *keep
                 elif event.kind == "quote" and event.answer is not None:
                     # The sentences that best answer, from the sources, while the model reads.
                     quote = quote_markdown(event.answer.quote, numbers)
@@ -354,14 +317,16 @@ class ChatPage:
         def take(question: str) -> Any:  # a new question: the page viewer gives way to sources
             return (question, "", *viewer.closed())
 
+        answering = {"concurrency_limit": CHAT_CONCURRENCY, "concurrency_id": "answer"}
         runs = []
         for trigger in (self.question.submit, self.send.click):
             runs.append(trigger(take, self.question, [asked, self.question, *close_viewer],
-                                queue=False).then(self.respond, [asked, *inputs], outputs))
+                                queue=False).then(self.respond, [asked, *inputs], outputs,
+                                                  **answering))
         last = [asked, self.chatbot, self.history_state, self.chat_id]
         runs.append(self.regenerate.click(
             self.take_back_last, last, [asked, self.chatbot, self.history_state],
-            queue=False).then(self.respond, [asked, *inputs], outputs))
+            queue=False).then(self.respond, [asked, *inputs], outputs, **answering))
         self.edit_last.click(self.take_back_last, last,
                              [self.question, self.chatbot, self.history_state], queue=False)
         self.stop.click(stopped, self.chatbot, self.chatbot, cancels=runs, queue=False)
