@@ -8,8 +8,8 @@ sentences as they come, never the model's unchecked text; a client that goes awa
 own generation (and only its own) and frees its place or slot in the gate.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI reads the routes' annotations, and
+# ``Request`` is imported inside ``api_routes`` (the command line never pays for FastAPI).
 import hmac
 import json
 import logging
