@@ -49,8 +49,10 @@ class ChatBackend:
     system_prompt: str
     count_tokens: Callable[[str], int]
     details: dict[str, Any] = field(default_factory=dict)
+    # Generations the server runs at once (llama-server --parallel slots); a queue in front of
+    # the backend may let this many through.
+    parallel: int = 1
     explain: Callable[[Exception], LLMError] = field(default=lambda err: LLMError(str(err)))
-    parallel: int = 1  # generations the backend takes at once (a server's slots; llama.cpp: 1)
     _slots: threading.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
