@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     ui_port: int = Field(7860, ge=1, le=65535, description="Port of the UI.")
     ui_auth: str = Field("", description="'user:password' the UI asks for (required off 127.0.0.1).")
     upload_max_mb: int = Field(200, gt=0, description="Largest PDF the UI accepts, in MB.")
+    api_token: str = Field(
+        "", description="Bearer token the OpenAI-compatible endpoint (/v1) asks for; required "
+        "off 127.0.0.1. Empty: no token on loopback."
+    )
 
     # -- OCR of scanned pages (issue 15) ------------------------------------------------------
     ocr: bool = Field(

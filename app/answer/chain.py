@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from app.answer.prompting import (
 )
 from app.answer.quote import Quote, best_quote, locate
 from app.llm.backends import ChatBackend
+from app.llm.gate import Gate, waiting_line
 from app.retrieval import Retriever
 from ingest.errors import LocalragError
 
@@ -117,18 +119,23 @@ class Answer:
 class Event:
     """What ``RagChain.stream`` yields: status lines, answer text as it arrives, then the end."""
 
-    # "sources": retrieval done (before the model starts); "token": the model's text as it
-    # comes, markers held back; "claim": that sentence checked and rendered; "done": the end.
+    # "sources": retrieval done (before the model starts); "waiting": in line for the model
+    # (``place`` > 0, repeated while waiting) or its turn came (``place`` 0); "token": the model's
+    # text as it comes, markers held back; "claim": that sentence checked and rendered; "done":
+    # the end.
     kind: str
     text: str = ""
     answer: Answer | None = None
     claims: list[Claim] = field(default_factory=list)
+    place: int = 0
 
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+# How often a chat waiting for the model hears its place in line (and can be stopped).
+WAIT_POLL_S = 0.5
 # Prompt processing speed assumed before the first answer has measured it (tokens/s; measured
 # 46-120 on these 2 cores for Qwen2.5-Coder-1.5B, docs/BENCHMARKS.md).
 DEFAULT_PROMPT_RATE = 60.0
@@ -138,9 +145,13 @@ class RagChain:
     def __init__(self, retriever: Retriever, llm: ChatBackend, k: int = 3,
                  relevance_threshold: float = 0.3, source_chars: Sequence[int] = (800, 600, 400),
                  check_claims: bool = True, check_answerability: bool = True,
-                 quote: bool = True) -> None:
+                 quote: bool = True, gate: Gate | None = None) -> None:
         self.retriever = retriever
         self.llm = llm
+        # Every chat's generations queue here, fairly; retrieval runs beside them. The chain
+        # keeps no state of a question on itself (only the learned prompt rate): each call has
+        # its own Answer, history and sources.
+        self.gate = gate or Gate(getattr(llm, "parallel", 1))
         self.k = k
         self.relevance_threshold = relevance_threshold
         self.source_chars = list(source_chars)
@@ -155,7 +166,8 @@ class RagChain:
         answer: Answer = state["answer"]
         if needs_rewrite(answer.question, state["history"]):
             started = time.perf_counter()
-            raw = self.llm.complete(rewrite_messages(answer.question, state["history"]))
+            with self.gate.hold():
+                raw = self.llm.complete(rewrite_messages(answer.question, state["history"]))
             answer.standalone_question = clean_rewrite(raw, answer.question)
             answer.timings["rewrite_ms"] = _ms(started)
             log.info("rewrote %r as %r", answer.question, answer.standalone_question)
@@ -274,21 +286,32 @@ class RagChain:
         checker = ClaimStream(answer.sources, answer.standalone_question,
                               check=self.check_claims)
         raw: list[str] = []
-        for piece in self.llm.stream(state["messages"]):
-            if not raw:
-                answer.timings["first_token_ms"] = _ms(started)
-                self._learn_rate(answer)
-            raw.append(piece)
-            for item in checker.feed(piece):
-                yield _event(item)
+        # Closing this generator (Stop, a client gone) leaves the line or frees the slot, and
+        # closes the model's stream, which ends llama.cpp's generation loop.
+        with self.gate.join() as ticket:
+            if not ticket.wait(0):
+                waited = time.perf_counter()
+                while not ticket.wait(WAIT_POLL_S):
+                    yield Event("waiting", waiting_line(ticket.place), place=ticket.place)
+                answer.timings["queue_ms"] = _ms(waited)
+                yield Event("waiting", self.reading_line(answer))
+            generation_started = time.perf_counter()
+            with closing(self.llm.stream(state["messages"])) as pieces:
+                for piece in pieces:
+                    if not raw:
+                        answer.timings["first_token_ms"] = _ms(started)
+                        self._learn_rate(answer, generation_started)
+                    raw.append(piece)
+                    for item in checker.feed(piece):
+                        yield _event(item)
         for claim in checker.flush():
             yield _event(claim)
         self._finish(answer, "".join(raw), checker.answer)
         answer.timings["total_ms"] = _ms(started)
         yield Event("done", answer=answer)
 
-    def _learn_rate(self, answer: Answer) -> None:
-        seconds = (answer.timings["first_token_ms"] - answer.timings["sources_ms"]) / 1000
+    def _learn_rate(self, answer: Answer, generation_started: float) -> None:
+        seconds = time.perf_counter() - generation_started  # prompt processing, not the queue
         if seconds > 0.05 and answer.prompt_tokens:
             self.prompt_rate = 0.5 * self.prompt_rate + 0.5 * answer.prompt_tokens / seconds
 

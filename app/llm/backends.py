@@ -54,11 +54,15 @@ class ChatBackend:
     # the backend may let this many through.
     parallel: int = 1
     explain: Callable[[Exception], LLMError] = field(default=lambda err: LLMError(str(err)))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _slots: threading.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The last guard: callers queue fairly in app.llm.gate; this only caps what runs at once.
+        self._slots = threading.BoundedSemaphore(max(1, self.parallel))
 
     def stream(self, messages: Sequence[tuple[str, str]]) -> Iterator[str]:
-        """Yield the answer's text as it is generated; one generation at a time."""
-        with self._lock:
+        """Yield the answer's text as it is generated; at most ``parallel`` generations at once."""
+        with self._slots:
             try:
                 for chunk in self.chat_model.stream(list(messages)):
                     if chunk.content:

@@ -10,8 +10,8 @@ from threading import Event
 from typing import Any
 
 from app.answer.prompting import Message, Source, resolve_citations
+from app.answer.pump import events_in_thread
 from app.owner.scope import scope_doc_ids
-from app.ui.answer_thread import StopSignals, events_in_thread
 from app.ui.chat_list import ChatList
 from app.ui.chats import Turn
 from app.ui.render import (
@@ -24,12 +24,18 @@ from app.ui.render import (
 )
 from app.ui.scope_picker import scope_choices, scope_summary
 from app.ui.state import AppState
+from app.ui.stop_signals import StopSignals
 from app.ui.viewer import PageViewer
 from ingest.errors import LocalragError
 
 log = logging.getLogger(__name__)
 EMPTY_SOURCES = "<p class='lr-empty'>Sources appear here.</p>"
 SEARCHING_SOURCES = "<p class='lr-empty'>Finding the passages for this question …</p>"
+# How often the status line moves while nothing else happens (prompt processing takes 5-30 s).
+PROGRESS_POLL_S = 0.5
+# Chats answered at once: each searches at once and then waits its turn for the model in the
+# backend's gate, seeing its place in line (Gradio's default of 2 would queue the rest unseen).
+CHAT_CONCURRENCY = 16
 
 
 def source_payload(sources: list[Source], evidence: dict[int, list[tuple[int, int]]] | None = None
@@ -49,9 +55,6 @@ def source_payload(sources: list[Source], evidence: dict[int, list[tuple[int, in
 def _above(quote: str, body: str) -> str:
     """The chat message: the quote (markdown, may be empty) above the answer's body."""
     return f"{quote}\n\n{body}" if quote else body
-
-
-
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -186,7 +189,7 @@ class ChatPage:
         phase, checked, pending, numbers, quote = "searching your documents", "", "", set(), ""
         scope = self.scope_ids(picks)
         events = events_in_thread(state.chain.stream(
-            message, [tuple(m) for m in history], scope=scope))
+            message, [tuple(m) for m in history], scope=scope), PROGRESS_POLL_S)
         try:
             for event in events:
                 elapsed = time.monotonic() - started
@@ -206,6 +209,10 @@ class ChatPage:
                            sources_html(answer.sources, answer.standalone_question, set(),
                                         closest_only=answer.not_found),
                            payload, answer_progress(phase, elapsed), *keep)
+                elif event.kind == "waiting":  # in line for the model, or its turn came
+                    phase = event.text
+                    yield chat, history, gr.skip(), gr.skip(), answer_progress(phase, elapsed), \
+                        *keep
                 elif event.kind == "quote" and event.answer is not None:
                     # The sentences that best answer, from the sources, while the model reads.
                     quote = quote_markdown(event.answer.quote, numbers)
@@ -338,14 +345,16 @@ class ChatPage:
             return self.take_back_last(*last_and_key[:-1])
 
         key = self.session_key
+        answering = {"concurrency_limit": CHAT_CONCURRENCY, "concurrency_id": "answer"}
         runs = []
         for trigger in (self.question.submit, self.send.click):
             runs.append(trigger(take, [self.question, key], [asked, self.question, *close_viewer],
-                                queue=False).then(self.respond, [asked, *inputs, key], outputs))
+                                queue=False).then(self.respond, [asked, *inputs, key], outputs,
+                                                  **answering))
         last = [asked, self.chatbot, self.history_state, self.chat_id]
         runs.append(self.regenerate.click(
             take_again, [*last, key], [asked, self.chatbot, self.history_state],
-            queue=False).then(self.respond, [asked, *inputs, key], outputs))
+            queue=False).then(self.respond, [asked, *inputs, key], outputs, **answering))
         self.edit_last.click(self.take_back_last, last,
                              [self.question, self.chatbot, self.history_state], queue=False)
         # Not ``cancels=``: the answer ends itself, so nothing it sends lands after "(stopped)".
