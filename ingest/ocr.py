@@ -9,8 +9,10 @@ is imported here, lazily, and nowhere else.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.errors import LocalragError
@@ -62,6 +64,8 @@ class OcrOptions:
     dpi: int = DEFAULT_DPI
     cache_path: str | None = None  # the OCR cache's SQLite file; None: no cache
     tesseract_cmd: str = "tesseract"
+    # Engine processes at once, one per core: each runs single-threaded (OMP_THREAD_LIMIT=1).
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
 def _pytesseract(tesseract_cmd: str) -> Any:
@@ -136,12 +140,22 @@ def _page_from_data(data: dict[str, list[Any]], width: int, height: int) -> OcrP
     return OcrPage("\n".join(" ".join(line) for line in lines.values()), tuple(words), mean)
 
 
-def render_page(page: Any, dpi: int) -> Any:
-    """A pypdfium2 page as a grey PIL image at ``dpi``, shrunk to at most ``MAX_PIXELS``."""
-    width, height = page.get_size()
+def render_scale(width: float, height: float, dpi: int, max_pixels: int = MAX_PIXELS) -> float:
+    """Pixels per point for a ``width`` x ``height`` point page at ``dpi``, lowered so the image
+    has at most ``max_pixels`` pixels (pdfium rounds each side up, hence the whole-pixel check)."""
     scale = dpi / 72
-    pixels = width * height * scale * scale
-    if pixels > MAX_PIXELS:
-        scale *= (MAX_PIXELS / pixels) ** 0.5
-        log.info("page render shrunk to bound memory scale=%.2f", scale)
+    if width * height * scale * scale > max_pixels:
+        scale = (max_pixels / (width * height)) ** 0.5
+        while math.ceil(width * scale) * math.ceil(height * scale) > max_pixels:
+            scale *= 0.999
+    return scale
+
+
+def render_page(page: Any, dpi: int) -> Any:
+    """A pypdfium2 page as a grey PIL image at ``dpi``, shrunk to at most ``MAX_PIXELS``. Word
+    boxes are fractions of the image, so they stay right on the page at any scale."""
+    width, height = page.get_size()
+    scale = render_scale(width, height, dpi)
+    if scale < dpi / 72:
+        log.info("page render shrunk to bound memory dpi=%.0f asked=%d", scale * 72, dpi)
     return page.render(scale=scale, grayscale=True).to_pil()

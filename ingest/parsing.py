@@ -6,24 +6,23 @@ process of its own it only competes for a core, and a hostile or enormous PDF fa
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import logging
 import multiprocessing
 import os
+import queue
 import threading
-import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from ingest.chunking import MIN_CHUNK_WORD_CHARS, chunk_pages
 from ingest.clean import clean_pages
 from ingest.errors import NoTextLayer, UnreadablePdf
 from ingest.models import Chunk, Page
 from ingest.ocr import LOW_CONFIDENCE, OcrOptions
+from ingest.ocr_pages import OcrOutcome, OcrPageReport, run_ocr
 from ingest.pdf import read_pdf
-from ingest.triage import triage
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,11 @@ PARSE_MEMORY_LIMIT = 4 << 30
 ParsedDocument = tuple[str, int, list[Chunk], list[int], list[str], dict[int, float]]
 
 
-def _start_worker() -> None:
+# The parse worker's end of the queue its OCR progress goes to the parent by (set at its start).
+_ocr_events: Any = None
+
+
+def _start_worker(ocr_events: Any = None) -> None:
     """Cap the parse worker's memory, and end it with its parent.
 
     A worker outlives a SIGKILLed parent (its task queue holds a write end of its own pipe, so
@@ -45,6 +48,8 @@ def _start_worker() -> None:
     import multiprocessing
     import resource
 
+    global _ocr_events
+    _ocr_events = ocr_events
     resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY_LIMIT, PARSE_MEMORY_LIMIT))
     parent = multiprocessing.parent_process()
     if parent is not None:
@@ -55,15 +60,11 @@ def _start_worker() -> None:
         threading.Thread(target=exit_with_parent, name="localrag-parent-watch", daemon=True).start()
 
 
-@dataclass
-class _OcrOutcome:
-    """What OCR did for one document."""
-
-    texts: dict[int, str] = field(default_factory=dict)  # page number -> OCR text
-    confidence: dict[int, float] = field(default_factory=dict)
-    timed_out: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    unavailable: str | None = None  # why OCR could not run at all
+def _send_ocr_progress(job: int, done: int, total: int) -> None:
+    """In the parse worker: one OCR page event for the parent (tagged with its parse job, so a
+    late event of a finished document is never shown as the next one's)."""
+    if _ocr_events is not None:
+        _ocr_events.put((job, done, total))
 
 
 def _pages(numbers: list[int]) -> str:
@@ -72,117 +73,17 @@ def _pages(numbers: list[int]) -> str:
     return f"page{'s' if len(numbers) > 1 else ''} {shown}"
 
 
-def _image_coverage(page) -> float:  # pypdfium2 page -> share of its area under images
-    import pypdfium2.raw as pdfium_c
-
-    width, height = page.get_size()
-    covered = 0.0
-    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
-        left, bottom, right, top = obj.get_bounds()
-        covered += max(0.0, min(right, width) - max(left, 0)) * \
-            max(0.0, min(top, height) - max(bottom, 0))
-    return min(1.0, covered / (width * height)) if width * height else 0.0
-
-
-def run_ocr(data: bytes, texts: list[str], options: OcrOptions) -> _OcrOutcome:
-    """OCR the pages whose text layer ``triage`` rejects (only those), through the cache."""
-    import pypdfium2 as pdfium
-
-    from ingest.ocr import (
-        OcrFailed,
-        OcrTimeout,
-        OcrUnavailable,
-        check_engine,
-        ocr_page,
-        render_page,
-    )
-    from ingest.ocr_cache import OcrCache, page_key
-
-    outcome = _OcrOutcome()
-    opened: list[pdfium.PdfDocument] = []  # pypdfium2 opens the file only for a thin page
-
-    def coverage(number: int) -> float:
-        if not opened:
-            opened.append(pdfium.PdfDocument(data))
-        document = opened[0]
-        return _image_coverage(document[number]) if number < len(document) else 0.0
-
-    cache = None
-    try:
-        try:
-            picked = [n for n, text in enumerate(texts)
-                      if triage(text, lambda n=n: coverage(n)) is not None]
-            if not picked:
-                return outcome
-            if not opened:
-                opened.append(pdfium.PdfDocument(data))
-        except pdfium.PdfiumError as err:
-            log.warning("pdfium cannot open the file for OCR: %s", err)
-            return outcome
-        document = opened[0]
-        picked = [n for n in picked if n < len(document)]
-        try:
-            check_engine(options.languages, options.tesseract_cmd)
-        except OcrUnavailable as err:
-            outcome.unavailable = str(err)
-            return outcome
-        # Tesseract's OpenMP threads spin while they wait: on 2 busy cores a page took 25.4 s
-        # with its default and 5.9 s with one thread (docs/DEVELOPMENT.md, "OCR"). The child
-        # tesseract inherits this process's environment.
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-        cache = OcrCache(Path(options.cache_path)) if options.cache_path else None
-        doc_id = hashlib.sha256(data).hexdigest()
-        started, engine_calls = time.perf_counter(), 0
-        for number in picked:
-            try:
-                image = render_page(document[number], options.dpi)
-            except pdfium.PdfiumError as err:
-                log.warning("page cannot be rendered for OCR page=%d: %s", number, err)
-                outcome.failed.append(number)
-                continue
-            key = page_key(image, options.dpi, options.languages)
-            result = cache.get(key) if cache else None
-            if result is None:
-                engine_calls += 1
-                try:
-                    result = ocr_page(image, options.languages, options.timeout_s,
-                                      options.tesseract_cmd)
-                except OcrTimeout:
-                    log.warning("OCR timed out page=%d limit_s=%s", number, options.timeout_s)
-                    outcome.timed_out.append(number)
-                    continue
-                except OcrFailed as err:
-                    log.warning("OCR failed page=%d: %s", number, err)
-                    outcome.failed.append(number)
-                    continue
-                except OcrUnavailable as err:
-                    outcome.unavailable = str(err)
-                    break
-                if cache:
-                    cache.put(key, result)
-            if cache:
-                cache.set_page(doc_id, number, key)
-            outcome.texts[number] = result.text
-            outcome.confidence[number] = result.mean_confidence
-        log.info("ocr pages=%d engine_calls=%d seconds=%.1f", len(picked), engine_calls,
-                 time.perf_counter() - started)
-        return outcome
-    finally:
-        if cache:
-            cache.close()
-        for pdf in opened:
-            pdf.close()
-
-
 def parse_document(data: bytes, fallback_title: str, chunk_size: int, chunk_overlap: int,
-                   ocr: OcrOptions | None = None) -> ParsedDocument:
+                   ocr: OcrOptions | None = None,
+                   on_ocr_page: OcrPageReport | None = None) -> ParsedDocument:
     """Bytes of a PDF to (title, page count, chunks, empty page numbers, problems, OCR'd pages
-    with their mean confidence). ``ocr``: None reads the text layer only."""
+    with their mean confidence). ``ocr``: None reads the text layer only; ``on_ocr_page(done,
+    total)`` follows the OCR of the document's scanned pages."""
     raw = read_pdf(data, fallback_title)
     texts = [page.text for page in raw.pages]
-    outcome = _OcrOutcome()
+    outcome = OcrOutcome()
     if ocr is not None and ocr.enabled:
-        outcome = run_ocr(data, texts, ocr)
+        outcome = run_ocr(data, texts, ocr, on_ocr_page)
         for number, text in outcome.texts.items():
             texts[number] = text
         for number in outcome.timed_out + outcome.failed:
@@ -229,8 +130,23 @@ def parse_document(data: bytes, fallback_title: str, chunk_size: int, chunk_over
     return raw.title, total, chunks, empty, problems, read_by_ocr
 
 
+def _never_raising(report: OcrPageReport) -> OcrPageReport:
+    """A progress display that fails must not fail the document it reports on."""
+    def guarded(done: int, total: int) -> None:
+        try:
+            report(done, total)
+        except Exception:
+            log.exception("OCR progress report failed")
+
+    return guarded
+
+
 class ParseWorker:
-    """Parses documents one at a time in a spawned worker process, restarted after a crash."""
+    """Parses documents one at a time in a spawned worker process, restarted after a crash.
+
+    The worker's OCR page events come back through a multiprocessing queue given to it at its
+    start (a queue cannot travel with a task); ``parse`` relays them while it waits.
+    """
 
     def __init__(self, chunk_size: int, chunk_overlap: int, use_worker: bool = True,
                  ocr: OcrOptions | None = None) -> None:
@@ -239,37 +155,74 @@ class ParseWorker:
         self.ocr = ocr
         self.use_worker = use_worker
         self._pool: ProcessPoolExecutor | None = None
+        self._events: Any = None
+        self._jobs = 0
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
-    def parse(self, data: bytes, fallback_title: str) -> ParsedDocument:
-        """One document's parse; a crash or a memory overrun fails this document only."""
+    def parse(self, data: bytes, fallback_title: str,
+              on_ocr_page: OcrPageReport | None = None) -> ParsedDocument:
+        """One document's parse; a crash or a memory overrun fails this document only.
+        ``on_ocr_page(done, total)`` is called as its scanned pages are read (in this thread, or
+        in the OCR threads when parsing in this process); if it fails, the parse goes on."""
+        on_ocr_page = _never_raising(on_ocr_page) if on_ocr_page else None
         if not self.use_worker:
             return parse_document(data, fallback_title, self.chunk_size, self.chunk_overlap,
-                                  self.ocr)
+                                  self.ocr, on_ocr_page)
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
-            )
+            context = multiprocessing.get_context("spawn")
+            self._events = context.Queue()
+            self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
+                                             initargs=(self._events,))
+        self._jobs += 1
         try:
             future = self._pool.submit(parse_document, data, fallback_title, self.chunk_size,
-                                       self.chunk_overlap, self.ocr)
+                                       self.chunk_overlap, self.ocr,
+                                       functools.partial(_send_ocr_progress, self._jobs))
         except RuntimeError:
             # A script without an `if __name__ == "__main__"` guard cannot spawn workers.
             log.warning("cannot start a parse worker here; parsing in this process instead")
             self.close()
             self.use_worker = False
             return parse_document(data, fallback_title, self.chunk_size, self.chunk_overlap,
-                                  self.ocr)
+                                  self.ocr, on_ocr_page)
+        self._relay_ocr_events(future, self._jobs, on_ocr_page)
         try:
             return future.result()
         except BrokenProcessPool as err:
             self._pool = None  # the next file gets a fresh worker
+            if self._events is not None:
+                self._events.close()
+                self._events = None
             raise UnreadablePdf("the PDF reader crashed on this file: damaged or too large") from err
         except MemoryError as err:
             raise UnreadablePdf(
                 f"too large to read within {PARSE_MEMORY_LIMIT >> 30} GiB of memory"
             ) from err
+
+    def _relay_ocr_events(self, future: Future[ParsedDocument], job: int,
+                          on_ocr_page: OcrPageReport | None) -> None:
+        """Pass the worker's OCR events for ``job`` to ``on_ocr_page`` until the parse ends (a
+        sentinel this process puts on the same queue; polling would add its interval to every
+        file's parse)."""
+        events = self._events
+        future.add_done_callback(lambda _: events.put((job, None, None)))
+        while True:
+            try:
+                event_job, done, total = events.get(timeout=1.0)
+            except queue.Empty:
+                if future.done():
+                    return
+                continue
+            if event_job != job:
+                continue  # a late event of an earlier document
+            if done is None:
+                return
+            if on_ocr_page is not None:
+                on_ocr_page(done, total)

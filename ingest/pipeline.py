@@ -169,7 +169,8 @@ class Ingestor:
         progress.start(len(todo), sum(st.st_size for _, st in todo))
         indexed_ids = {d.doc_id for d in self.registry.documents(INDEXED)}
         failed_ids = {d.doc_id: d.error for d in self.registry.documents(FAILED)}
-        for path, prepared in self._prepared(todo, indexed_ids, failed_ids, retry_failed):
+        for path, prepared in self._prepared(todo, indexed_ids, failed_ids, retry_failed,
+                                             progress):
             result = self._commit(path, prepared, progress)
             results.append(result)
             progress.done(result)
@@ -200,6 +201,7 @@ class Ingestor:
         indexed_ids: set[str],
         failed_ids: dict[str, str | None],
         retry_failed: bool,
+        progress: Progress,
     ) -> Iterator[tuple[Path, _Prepared]]:
         """Read, hash and parse files in a producer thread, yielding them in order."""
         out: queue.Queue[tuple[Path, _Prepared] | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
@@ -211,7 +213,8 @@ class Ingestor:
                 for path, _ in todo:
                     if stop.is_set():
                         return
-                    out.put((path, self._prepare(path, seen, failed_ids, retry_failed)))
+                    out.put((path, self._prepare(path, seen, failed_ids, retry_failed,
+                                                 progress)))
             finally:
                 out.put(None)
 
@@ -229,7 +232,7 @@ class Ingestor:
                     pass
 
     def _prepare(self, path: Path, seen: set[str], failed_ids: dict[str, str | None],
-                 retry_failed: bool) -> _Prepared:
+                 retry_failed: bool, progress: Progress) -> _Prepared:
         try:
             data, st = read_stable(path)
         except OSError as err:
@@ -245,7 +248,8 @@ class Ingestor:
                              known_failure=True)
         seen.add(doc_id)
         try:
-            title, pages, chunks, empty, problems, ocr_pages = self.parser.parse(data, path.stem)
+            title, pages, chunks, empty, problems, ocr_pages = self.parser.parse(
+                data, path.stem, lambda done, total: progress.ocr(str(path), done, total))
         except LocalragError as err:
             return _Prepared(entry, error=str(err))
         except Exception as err:  # a parser bug on one file must not stop the others

@@ -69,6 +69,9 @@ class Progress(Protocol):
     def start(self, files: int, total_bytes: int) -> None: ...
     def parsed(self, path: str, pages: int) -> None: ...
     def embedded(self, chunks: int) -> None: ...
+    def ocr(self, path: str, done: int, total: int) -> None:
+        """``done`` of the ``total`` scanned pages of ``path`` read (``done`` 0: OCR starts).
+        Called from the parse thread, not the one that calls the others."""
     def done(self, result: FileResult) -> None: ...
 
 
@@ -80,6 +83,9 @@ class NullProgress:
         pass
 
     def embedded(self, chunks: int) -> None:
+        pass
+
+    def ocr(self, path: str, done: int, total: int) -> None:
         pass
 
     def done(self, result: FileResult) -> None:

@@ -242,14 +242,14 @@ def test_ocr_switched_off_says_so(tmp_path):
 def test_image_coverage_tells_a_scan_from_a_text_page(tmp_path):
     import pypdfium2 as pdfium
 
-    from ingest.parsing import _image_coverage
+    from ingest.ocr_pages import image_coverage
 
     pdf = write_scanned(tmp_path / "mixed.pdf", [prose("budget", 3), prose("roads", 3)],
                         scanned=[1])
     document = pdfium.PdfDocument(str(pdf))
     try:
-        assert _image_coverage(document[0]) == 0.0
-        assert _image_coverage(document[1]) > 0.95
+        assert image_coverage(document[0]) == 0.0
+        assert image_coverage(document[1]) > 0.95
     finally:
         document.close()
 
@@ -298,8 +298,8 @@ def test_ask_answers_from_a_scanned_page_and_cites_page_2(tmp_path, test_gguf, s
 def test_problems_name_the_ocr_pages_their_confidence_and_the_low_ones(tmp_path, monkeypatch):
     from ingest import parsing
 
-    def fake_ocr(data, texts, options):
-        return parsing._OcrOutcome(texts={0: prose("budget", 3), 1: prose("roads", 3)},
+    def fake_ocr(data, texts, options, on_page=None):
+        return parsing.OcrOutcome(texts={0: prose("budget", 3), 1: prose("roads", 3)},
                                    confidence={0: 95.0, 1: 41.0}, timed_out=[2])
 
     monkeypatch.setattr(parsing, "run_ocr", fake_ocr)
@@ -312,3 +312,171 @@ def test_problems_name_the_ocr_pages_their_confidence_and_the_low_ones(tmp_path,
                         "low OCR confidence (under 60 %) on page 2: check the scan"]
     assert ocr_pages == {0: 95.0, 1: 41.0} and empty == [2]
     assert {c.page for c in chunks} == {0, 1, 3}
+
+
+# -- parallel OCR, its progress, huge pages (issue 15, second round) -----------------------------
+# Not "budget": every page of prose() says it.
+TOPICS = ["lamps", "roads", "harbour", "schools", "rivers", "bridges"]
+
+
+def _timed_tesseract(folder: Path) -> tuple[str, Path]:
+    """A tesseract that logs when each page read starts and ends (nanoseconds), to see how
+    many engines ran at once."""
+    real = shutil.which("tesseract")
+    log = folder / "tesseract-times.log"
+    script = folder / "tesseract"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *--list-langs*|*--version*) exec ' + real + ' "$@";; esac\n'
+        f'echo "start $(date +%s%N)" >> {log}\n'
+        f'{real} "$@"; status=$?\n'
+        f'echo "end $(date +%s%N)" >> {log}\n'
+        'exit $status\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(script), log
+
+
+def _most_at_once(log: Path) -> int:
+    events = sorted((int(t), 1 if kind == "start" else -1)
+                    for kind, t in (line.split() for line in log.read_text().splitlines()))
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+@needs_tesseract
+@pytest.mark.parametrize("workers", [1, 2])
+def test_scanned_pages_are_read_side_by_side_in_page_order_with_few_renders_alive(
+        tmp_path, monkeypatch, workers):
+    import weakref
+
+    from pdfgen import scanned_pdf_bytes
+
+    from ingest import ocr
+    from ingest.ocr_pages import run_ocr
+
+    data = scanned_pdf_bytes([prose(topic, 4) for topic in TOPICS])
+    alive: set[int] = set()
+    peak = [0]
+    real_render = ocr.render_page
+
+    def tracked_render(page, dpi):
+        image = real_render(page, dpi)
+        alive.add(id(image))
+        weakref.finalize(image, alive.discard, id(image))
+        peak[0] = max(peak[0], len(alive))
+        return image
+
+    monkeypatch.setattr(ocr, "render_page", tracked_render)
+    command, times = _timed_tesseract(tmp_path)
+    events: list[tuple[int, int]] = []
+    outcome = run_ocr(data, [""] * len(TOPICS),
+                      OcrOptions(tesseract_cmd=command, workers=workers),
+                      lambda done, total: events.append((done, total)))
+    assert sorted(outcome.texts) == list(range(len(TOPICS)))
+    for number, topic in enumerate(TOPICS):  # each page's text is that page's, not a neighbour's
+        assert f"the {topic} programme" in outcome.texts[number]
+        assert all(other not in outcome.texts[number] for other in TOPICS if other != topic)
+    assert all(c > 80 for c in outcome.confidence.values())
+    assert _most_at_once(times) == workers
+    assert peak[0] <= workers + 1  # renders never run ahead of the engines
+    assert events == [(n, len(TOPICS)) for n in range(len(TOPICS) + 1)]
+
+
+@needs_tesseract
+def test_ocr_progress_crosses_from_the_parse_worker_to_the_terminal_line(tmp_path, embedder):
+    import io
+    import re
+
+    from app.cli.progress import TerminalProgress
+
+    class Recording(TerminalProgress):
+        def __init__(self, stream, live):
+            super().__init__(stream, live)
+            self.ocr_events: list[tuple[str, int, int]] = []
+
+        def ocr(self, path, done, total):
+            self.ocr_events.append((Path(path).name, done, total))
+            super().ocr(path, done, total)
+
+    pdf = write_scanned(tmp_path / "docs" / "minutes.pdf",
+                        [prose(topic, 5) for topic in TOPICS[:3]])
+    write_pdf(tmp_path / "docs" / "notes.pdf", [prose("text", 6)])  # no OCR, no OCR events
+    ingestor = _ocr_ingestor(tmp_path / "data", embedder)  # parses in its spawned worker
+    assert ingestor.parser.use_worker
+    live, log = Recording(io.StringIO(), live=True), Recording(io.StringIO(), live=False)
+    ingestor.ingest([pdf], progress=live)
+    ingestor.close()
+    assert live.ocr_events == [("minutes.pdf", n, 3) for n in range(4)]
+    shown = live.stream.getvalue()
+    assert "OCR 0/3 pages  minutes.pdf" in shown
+    assert re.search(r"OCR [12]/3 pages, [0-9.]+ pages/s, ~\d+s left  minutes\.pdf", shown)
+    assert "OCR" not in live.line()  # gone once the document's OCR is done
+
+    again = _ocr_ingestor(tmp_path / "data2", embedder, cache=tmp_path / "data" / "ocr-cache.sqlite3")
+    again.ingest([tmp_path / "docs"], progress=log)
+    again.close()
+    assert log.ocr_events == [("minutes.pdf", n, 3) for n in range(4)]  # cached pages count too
+    assert re.search(r"^OCR minutes\.pdf: OCR 3/3 pages, [0-9.]+ pages/s after \d+s$",
+                     log.stream.getvalue(), re.MULTILINE)
+
+
+@pytest.mark.parametrize(("width", "height", "dpi"), [
+    (612, 792, 200), (612, 792, 600), (7344, 9504, 200), (14400, 14400, 300), (3, 90000, 200),
+])
+def test_render_scale_keeps_every_page_under_the_pixel_cap(width, height, dpi):
+    import math
+
+    from ingest.ocr import MAX_PIXELS, render_scale
+
+    scale = render_scale(width, height, dpi)
+    pixels = math.ceil(width * scale) * math.ceil(height * scale)
+    assert pixels <= MAX_PIXELS
+    if width * height * (dpi / 72) ** 2 <= MAX_PIXELS:
+        assert scale == dpi / 72  # pages that fit are rendered at the resolution asked for
+    else:
+        assert pixels > 0.99 * MAX_PIXELS  # shrunk just enough
+
+
+@needs_tesseract
+def test_a_poster_sized_scan_is_rendered_under_the_cap_and_read_with_its_words_in_place(tmp_path):
+    import io
+
+    import pypdfium2 as pdfium
+    from pdfgen import scanned_pdf_bytes
+    from pypdf import PdfReader, PdfWriter
+
+    from ingest.ocr import MAX_PIXELS, ocr_page, render_page
+    from ingest.ocr_cache import page_words
+    from ingest.parsing import parse_document
+
+    letter = scanned_pdf_bytes([FACT + " " + prose("lamps", 3)])
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(letter)))
+    writer.pages[0].scale_by(12)  # 102 x 132 inches: 539 M pixels at 200 dpi
+    poster = tmp_path / "poster.pdf"
+    with poster.open("wb") as handle:
+        writer.write(handle)
+    document = pdfium.PdfDocument(str(poster))
+    try:
+        assert document[0].get_size() == (612 * 12, 792 * 12)
+        width, height = render_page(document[0], 200).size
+    finally:
+        document.close()
+    assert 0.99 * MAX_PIXELS < width * height <= MAX_PIXELS
+
+    cache = tmp_path / "ocr-cache.sqlite3"
+    _, _, chunks, _, problems, ocr_pages = parse_document(
+        poster.read_bytes(), "poster", 1000, 150, OcrOptions(cache_path=str(cache)))
+    assert list(ocr_pages) == [0] and problems[0].startswith("1 of 1 pages read by OCR")
+    assert "automated in 1987" in chunks[0].text
+    # The boxes are fractions of the page: where the same words lie on the letter-size page.
+    letter_doc = pdfium.PdfDocument(letter)
+    try:
+        on_letter = {w[0]: w[1:5] for w in ocr_page(render_page(letter_doc[0], 200)).words}
+    finally:
+        letter_doc.close()
+    on_poster = {w[0]: w[1:5] for w in page_words(cache, poster, 0)}
+    for word in ("Skerry", "lighthouse", "1987", "harbour"):
+        assert on_poster[word] == pytest.approx(on_letter[word], abs=0.005), word

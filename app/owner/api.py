@@ -146,15 +146,17 @@ class _StreamProgress:
         self.handler = handler
         self.stopping = stopping
         self.connected = True
+        self._lock = threading.Lock()  # OCR events come from the parse thread: whole lines only
 
     def send(self, event: dict[str, Any]) -> None:
-        if not self.connected:
-            return
-        try:
-            self.handler.wfile.write(json.dumps(event).encode() + b"\n")
-            self.handler.wfile.flush()
-        except OSError:
-            self.connected = False
+        with self._lock:
+            if not self.connected:
+                return
+            try:
+                self.handler.wfile.write(json.dumps(event).encode() + b"\n")
+                self.handler.wfile.flush()
+            except OSError:
+                self.connected = False
 
     def start(self, files: int, total_bytes: int) -> None:
         self.send({"event": "start", "files": files, "bytes": total_bytes})
@@ -164,6 +166,9 @@ class _StreamProgress:
 
     def embedded(self, chunks: int) -> None:
         self.send({"event": "embedded", "chunks": chunks})
+
+    def ocr(self, path: str, done: int, total: int) -> None:
+        self.send({"event": "ocr", "path": path, "done": done, "total": total})
 
     def done(self, result: FileResult) -> None:
         self.send({"event": "done", "result": result_to_json(result)})
@@ -311,6 +316,8 @@ def ingest_via_owner(owner: Owner, paths: Sequence[Path], retry_failed: bool,
             progress.parsed(event["path"], event["pages"])
         elif kind == "embedded":
             progress.embedded(event["chunks"])
+        elif kind == "ocr":
+            progress.ocr(event["path"], event["done"], event["total"])
         elif kind == "done":
             progress.done(result_from_json(event["result"]))
         elif kind == "error":

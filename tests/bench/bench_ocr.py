@@ -20,7 +20,9 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -32,14 +34,34 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def edit_distance(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
+    """Levenshtein distance, one numpy row at a time: within a row, the chain of insertions is
+    a running minimum of (cost - column) plus the column, so no Python loop over columns (a
+    5,000-character page in about 0.1 s instead of minutes)."""
+    import numpy as np
+
+    if not reference or not hypothesis:
+        return len(reference) + len(hypothesis)
+    codes: dict[Any, int] = {}
+    ref = np.array([codes.setdefault(t, len(codes)) for t in reference])
+    hyp = np.array([codes.setdefault(t, len(codes)) for t in hypothesis])
+    column = np.arange(len(hyp) + 1)
+    previous = column.copy()
+    current = np.empty_like(previous)
+    for i, token in enumerate(ref, start=1):
+        current[0] = i
+        np.minimum(previous[1:] + 1, previous[:-1] + (hyp != token), out=current[1:])
+        previous = np.minimum.accumulate(current - column) + column
+    return int(previous[-1])
+
+
 def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, start=1):
-        current = [i] + [0] * len(hypothesis)
-        for j, hyp in enumerate(hypothesis, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp))
-        previous = current
-    return previous[-1] / max(1, len(reference))
+    return edit_distance(reference, hypothesis) / max(1, len(reference))
+
+
+def char_error_rate(reference: str, hypothesis: str) -> float:
+    """Exact character error rate: edit distance over the reference's characters."""
+    return edit_distance(reference, hypothesis) / max(1, len(reference))
 
 
 def char_error(reference: str, hypothesis: str) -> float:
