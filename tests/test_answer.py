@@ -213,7 +213,7 @@ def test_ask_and_doctor_commands(config, tmp_path):
     assert f"model file not found: {tmp_path / 'missing.gguf'}" in done.stderr
     done = _cli("ask", "anything", env={**env, "LOCALRAG_LLM_BACKEND": "gpt"})
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "llm_backend" in done.stderr and "'auto', 'ollama' or 'llamacpp'" in done.stderr
+    assert "llm_backend" in done.stderr and "'auto', 'ollama', 'llamacpp' or 'openai'" in done.stderr
 
 
 def test_eval_scores_answers(config, tmp_path):

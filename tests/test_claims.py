@@ -161,3 +161,29 @@ def test_a_number_of_another_drug_in_the_same_passage_does_not_support_the_claim
     true = check_answer("The recommended dose of toltrazuril for lambs is 20 mg/kg [1].", [vet],
                         "What dose of toltrazuril is recommended for lambs?").claims[0]
     assert true.verdict == "supported"
+
+
+def test_a_copied_source_list_keeps_the_passage_that_answers_without_its_labels():
+    """A small model may answer by copying the numbered source list, labels and all: the label
+    is dropped (its file name would make the sentence unsupported), the copied passage that
+    bears on the question stays, cited to its source, and the rest of the list goes."""
+
+    sources = [Source(1, "harbor report.pdf", 1, "The Harbor Authority awarded the dredging "
+                      "contract to Meridian Marine for 4.7 million euros.", "/d/h.pdf", 0.9),
+               Source(2, "garden.pdf", 0, "The committee reviewed the roses programme. Several "
+                      "members noted that the roses budget had grown.", "/d/g.pdf", 0.5)]
+    raw = ("[1] harbor report.pdf, page 2: The Harbor Authority awarded the dredging contract to "
+           "Meridian Marine for 4.7 million euros.\n[2] garden.pdf, page 1: The committee reviewed "
+           "the roses programme. Several members noted that the roses budget had grown.\n")
+    stream = ClaimStream(sources, "Who got the dredging contract?")
+    for char in raw:
+        stream.feed(char)
+    stream.flush()
+    assert stream.answer.text == ("The Harbor Authority awarded the dredging contract to Meridian "
+                                  "Marine for 4.7 million euros [1].")
+    # Markers the model puts after a full stop still belong to the sentence before them.
+    stream = ClaimStream(sources, "Who got the dredging contract?")
+    for char in "Meridian Marine got the dredging contract.\n[1]\n":
+        stream.feed(char)
+    stream.flush()
+    assert stream.answer.text == "Meridian Marine got the dredging contract [1]."

@@ -220,8 +220,10 @@ class RagChain:
         if answer.not_found:
             return state
         started = time.perf_counter()
+        # A rewritten follow-up is asked as the question the sources were found for: the 0.5B
+        # test model answered "and when does that work start?" from another document's page.
         packed: PackedPrompt = pack_prompt(
-            self.llm.system_prompt, answer.sources, state["history"], answer.question,
+            self.llm.system_prompt, answer.sources, state["history"], answer.standalone_question,
             self.llm.num_ctx, self.llm.num_predict, self.llm.count_tokens,
         )
         answer.timings["pack_ms"] = _ms(started)

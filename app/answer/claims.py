@@ -48,8 +48,15 @@ NOT_FOUND_NOTE = "(not found in your documents)"
 
 _ABBREVIATIONS = frozenset("al e.g i.e fig figs vs etc no nos dr mr mrs ms approx ca cf eq st inc "
                            "corp ltd co jr sr u.s".split())
+# A source's label as the prompt writes it ("[2] report.pdf, page 3:"). Small models sometimes
+# answer by copying the numbered source list, label and all: the label is no claim (its file name
+# is no word of the source, so the sentence would read as unsupported) and a copied passage that
+# shares nothing with the question does not answer it.
+ECHOED_LABEL = re.compile(r"^\s*(?:\[\d+\]\s*)?[^\n:\[\]]*?\.pdf,\s*page\s+\d+\s*:\s*", re.I)
 # A sentence ends at . ! ? (or a line break) plus any markers that follow it.
-_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?:\s*\[[\d,;\s]+\])*(?=\s|$)|\n")
+# A marker that opens a copied source's label ("[2] report.pdf, page 3:") starts the next one.
+_LABEL_AHEAD = r"[^\n:\[\]]*?\.pdf,\s*page\s+\d+\s*:"
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?:\s*\[[\d,;\s]+\](?!" + _LABEL_AHEAD + r"))*(?=\s|$)|\n")
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,7 @@ def _append(out: list[tuple[str, tuple[int, ...]]], piece: str) -> None:
         for n in re.split(r"\s*[,;]\s*", match.group(1)):
             if int(n) not in numbers:
                 numbers.append(int(n))
-    sentence = MARKER.sub("", piece)
+    sentence = ECHOED_LABEL.sub("", MARKER.sub("", piece))
     sentence = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"\s+", " ", sentence)).strip()
     sentence = re.sub(r"^[-*•]\s+", "", sentence)
     if sentence or numbers:
@@ -213,6 +220,13 @@ def best_evidence(claim: str, source: Source) -> Evidence:
 
 
 # ---------------------------------------------------------------- the check
+
+def is_copied_passage(piece: str, question: str) -> bool:
+    """Whether ``piece`` is a source copied with its label that shares no content word with the
+    question (the rest of a copied source list, beside the passage that answers)."""
+    return bool(ECHOED_LABEL.match(piece)) and not content_stems(ECHOED_LABEL.sub(
+        "", MARKER.sub("", piece))) & content_stems(question)
+
 
 def is_assertion(sentence: str, question: str) -> bool:
     if is_refusal(sentence):
@@ -307,6 +321,7 @@ class ClaimStream:
         self.pending = ""
         self.answer = CheckedAnswer()
         self._unmarked = CitationFilter(set())  # every marker held back, then dropped
+        self._copying = False
 
     def feed(self, text: str) -> list[str | Claim]:
         """In order: text to show now (no markers, not yet checked) and completed claims."""
@@ -334,6 +349,13 @@ class ClaimStream:
         return self._check(piece)
 
     def _check(self, piece: str) -> list[Claim]:
+        # A copied passage that does not bear on the question goes, to the end of its line.
+        if "\n" in piece[:len(piece) - len(piece.lstrip())]:
+            self._copying = False
+        if is_copied_passage(piece, self.question):
+            self._copying = True
+        if self._copying:
+            return []
         if not self.check:
             valid = {s.number for s in self.sources}
             claims = [Claim(sentence, kept, kept, supported=True, checked=False)
@@ -352,7 +374,7 @@ class ClaimStream:
         for match in _SENTENCE_END.finditer(self.pending):
             rest = self.pending[match.end():]
             stripped = rest.lstrip()
-            if not stripped or stripped.startswith("["):
+            if not stripped or (stripped.startswith("[") and not ECHOED_LABEL.match(stripped)):
                 continue  # a marker may still follow
             if _ends_sentence(self.pending[:match.start()], match.group(), stripped):
                 return match.end()
