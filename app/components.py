@@ -22,7 +22,8 @@ def open_registry(settings: Settings) -> Registry:
 
 
 def open_embedder(settings: Settings) -> Embedder:
-    return Embedder(settings.embedding_model, batch_size=settings.embed_batch_size)
+    return Embedder(settings.embedding_model, batch_size=settings.embed_batch_size,
+                    precision=settings.embedding_precision)
 
 
 def open_ingestor(settings: Settings, embedder: Embedder | None = None) -> Ingestor:
@@ -72,6 +73,8 @@ def eval_settings(settings: Settings, docs_dir: Path) -> Settings:
 
     recipe = f"{docs_dir.resolve()}|{settings.embedding_model}|{settings.chunk_size}|" \
              f"{settings.chunk_overlap}|{settings.embed_context}"
+    if settings.embedding_precision != "auto":  # auto: the recipe (and index) of before
+        recipe += f"|{settings.embedding_precision}"
     digest = hashlib.sha1(recipe.encode()).hexdigest()[:10]
     folder = settings.data_dir / "eval" / f"{docs_dir.resolve().name}-{digest}"
     # Models stay where the user's are: a second 1 GB copy per evaluation helps nobody.

@@ -9,11 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import LocalragError
+from ingest.errors import IndexMismatch, LocalragError
 
 log = logging.getLogger(__name__)
 
 PACKAGED_MODELS = ("all-MiniLM-L6-v2",)
+# The numeric paths a model can run on. Their vectors differ (int8 weights move them by a few
+# per cent), so an index records the one it was built with and its queries are embedded the same
+# way (ingest/store.py). fp32 runs through ONNX Runtime where the export works (the same vectors
+# as torch's, faster: docs/BENCHMARKS.md, issue 17), else through torch.
+PRECISIONS = ("fp32", "int8")
+# What an index that predates the record was built with.
+UNRECORDED_PRECISION = "fp32"
+# What a new index gets under "auto" (measured: docs/BENCHMARKS.md, issue 17).
+DEFAULT_PRECISION = "fp32"
 
 
 def resolve_model_path(name: str) -> Path:
@@ -35,31 +44,107 @@ def resolve_model_path(name: str) -> Path:
     )
 
 
-class Embedder:
-    """Sentence-transformers model producing L2-normalised vectors (cosine = dot product)."""
+class _TorchEncoder:
+    """sentence-transformers on torch, with the interface of ``OnnxEncoder``."""
 
-    def __init__(self, model_name: str, batch_size: int = 16, device: str = "cpu") -> None:
+    def __init__(self, model_dir: Path, device: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(model_dir), device=device)
+        self.tokenizer = self.model.tokenizer
+        self.max_seq_length = int(self.model.max_seq_length)
+        self.dimension = int(self.model.get_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int) -> Any:
+        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=False,
+                                 convert_to_numpy=True, show_progress_bar=False)
+
+
+class Embedder:
+    """The embedding model producing L2-normalised float32 vectors (cosine = dot product)."""
+
+    def __init__(self, model_name: str, batch_size: int = 16, device: str = "cpu",
+                 precision: str = "auto", cache_dir: Path | None = None,
+                 runtime: str = "auto") -> None:
+        if precision != "auto" and precision not in PRECISIONS:
+            raise LocalragError(f"unknown embedding precision {precision!r}: use auto, "
+                                + " or ".join(PRECISIONS))
         self.model_name = model_name
         self.batch_size = batch_size
         self.device = device
+        self.cache_dir = cache_dir  # exported ONNX models; None: onnx_embed.export_dir()
+        # fp32 only: "onnx", "torch" or "auto" (ONNX Runtime when the export works).
+        self.wanted_runtime = runtime
+        self.runtime = ""
+        # "auto" until an index settles it (settle_precision); embedding before that uses
+        # DEFAULT_PRECISION.
+        self.requested_precision = precision
+        self._precision = None if precision == "auto" else precision
         self._model: Any = None
         self._lock = threading.Lock()
         self._vocabulary: frozenset[str] | None = None
 
     @property
     def model(self) -> Any:
+        """The loaded encoder (``encode``, ``tokenizer``, ``max_seq_length``, ``dimension``)."""
         with self._lock:
             if self._model is None:
-                from sentence_transformers import SentenceTransformer
-
-                path = resolve_model_path(self.model_name)
-                log.info("loading embedding model name=%s path=%s", self.model_name, path)
-                self._model = SentenceTransformer(str(path), device=self.device)
+                self._model = self._load()
             return self._model
+
+    def _load(self) -> Any:
+        from ingest.onnx_embed import OnnxEncoder, export_dir
+
+        path = resolve_model_path(self.model_name)
+        cache = self.cache_dir or export_dir()
+        precision = self.precision
+        log.info("loading embedding model name=%s path=%s precision=%s", self.model_name, path,
+                 precision)
+        if precision == "int8":
+            self.runtime = "onnx"
+            return OnnxEncoder(path, cache, quantized=True)
+        if self.device == "cpu" and self.wanted_runtime in ("auto", "onnx"):
+            try:
+                encoder = OnnxEncoder(path, cache, quantized=False)
+            except Exception as err:  # noqa: BLE001 - any export failure: torch gives the same
+                if self.wanted_runtime == "onnx":
+                    raise
+                log.warning("embedding through torch: the ONNX export failed (%s)", err)
+            else:
+                self.runtime = "onnx"
+                return encoder
+        self.runtime = "torch"
+        return _TorchEncoder(path, self.device)
+
+    @property
+    def precision(self) -> str:
+        if self._precision is None:
+            self._precision = DEFAULT_PRECISION
+        return self._precision
+
+    def settle_precision(self, built_with: str | None) -> None:
+        """Embed as the index was built (``built_with``; None: a new index). An explicit
+        precision that differs from the index's is refused with the rebuild message."""
+        if built_with is not None and built_with not in PRECISIONS:
+            raise IndexMismatch(f"the index was built with embedding precision {built_with!r}, "
+                                "which this version does not know: run `localrag reindex`")
+        if self.requested_precision != "auto":
+            if built_with is not None and built_with != self.requested_precision:
+                raise IndexMismatch(
+                    f"the index was built with embedding precision {built_with!r} but "
+                    f"{self.requested_precision!r} is configured: set "
+                    f"LOCALRAG_EMBEDDING_PRECISION={built_with} (or auto) or run "
+                    "`localrag reindex` to rebuild it")
+            return
+        wanted = built_with or DEFAULT_PRECISION
+        with self._lock:
+            if wanted != self._precision:
+                self._precision = wanted
+                self._model = None  # loaded again on the new path at the next use
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        return int(self.model.dimension)
 
     @property
     def max_tokens(self) -> int:
@@ -73,14 +158,13 @@ class Embedder:
         return word.lower() in self._vocabulary
 
     def embed(self, texts: Sequence[str]) -> Any:
-        """Embed texts as a float32 array of shape (len(texts), dimension)."""
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        """Embed texts as a float32 array of shape (len(texts), dimension), L2-normalised."""
+        import numpy
+
+        if not texts:
+            return numpy.zeros((0, self.dimension), dtype="float32")
+        vectors = numpy.asarray(self.model.encode(list(texts), self.batch_size), dtype="float32")
+        vectors /= numpy.maximum(numpy.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         _return_freed_memory()
         return vectors
 

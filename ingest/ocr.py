@@ -75,6 +75,14 @@ def _pytesseract(tesseract_cmd: str) -> Any:
         raise OcrUnavailable("OCR not available: install pytesseract (pip install pytesseract)"
                              ) from err
     pytesseract.pytesseract.tesseract_cmd = tesseract_cmd
+    # Tesseract's OpenMP threads spin while they wait: on 2 busy cores a page took 25.4 s with
+    # its default and 5.9 s with one thread (docs/DEVELOPMENT.md, "OCR"); the cores are used by
+    # running one single-threaded engine per core instead. The limit goes to the engine's
+    # environment only (pytesseract hands its module-level `environ` to every call): set in
+    # os.environ, it capped torch in the same process at one thread when torch was imported
+    # after the first OCR (embedding at half speed).
+    pytesseract.pytesseract.environ = {
+        **os.environ, "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT", "1")}
     return pytesseract
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -85,11 +84,6 @@ def run_ocr(data: bytes, texts: list[str], options: OcrOptions,
         except OcrUnavailable as err:
             outcome.unavailable = str(err)
             return outcome
-        # Tesseract's OpenMP threads spin while they wait: on 2 busy cores a page took 25.4 s
-        # with its default and 5.9 s with one thread (docs/DEVELOPMENT.md, "OCR"). The child
-        # tesseract inherits this process's environment; the cores are used by running one
-        # single-threaded engine per core instead.
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         _PageReader(document, options, on_page).read(picked, hashlib.sha256(data).hexdigest(),
                                                       outcome)
         return outcome

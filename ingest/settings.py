@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     )
     # 16 beat 32 and 64 on 2 cores (less padding; 42.6 vs 31.2 chunks/s on filings) and halves
     # the activation peak; see docs/BENCHMARKS.md.
+    embedding_precision: Literal["auto", "fp32", "int8"] = Field(
+        "auto",
+        description="Numeric path of the embedding model: 'fp32' (ONNX Runtime, or torch where "
+        "the export fails: the same vectors) or 'int8' (ONNX Runtime with int8 weights: faster, "
+        "vectors a little different). 'auto': an existing index keeps the path it was built "
+        "with (indexes made before this setting: fp32), a new index gets the default "
+        "(docs/BENCHMARKS.md, issue 17). The index records its path; another needs "
+        "`localrag reindex`.",
+    )
     embed_batch_size: int = Field(16, gt=0, description="Chunks per embedding batch.")
     top_k: int = Field(3, gt=0, le=50, description="Passages retrieved per question (and given to "
                        "the model: three answered as well as four on covidqa, at half the prompt).")

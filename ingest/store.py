@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ingest.embed import Embedder
+from ingest.embed import UNRECORDED_PRECISION, Embedder
 from ingest.errors import IndexMismatch, LocalragError
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,12 @@ def _embedding_function(embedder: Embedder) -> Any:
             return "localrag"
 
         def get_config(self) -> dict[str, Any]:
-            return {"model": self.inner.model_name}
+            return {"model": self.inner.model_name, "precision": self.inner.precision}
 
         @staticmethod
         def build_from_config(config: dict[str, Any]) -> LocalEmbeddingFunction:
-            return LocalEmbeddingFunction(Embedder(config["model"]))
+            return LocalEmbeddingFunction(
+                Embedder(config["model"], precision=config.get("precision", "fp32")))
 
         def default_space(self) -> Any:
             return "cosine"
@@ -84,6 +85,13 @@ def _http_client(url: str, settings: Any) -> Any:
         ) from err
 
 
+def _existing_collection(client: Any, collection: str) -> Any:
+    """The collection when it exists (as listed: its metadata, no embedding function), else
+    None."""
+    return next((c for c in client.list_collections() if getattr(c, "name", c) == collection),
+                None)
+
+
 def drop_collection(client: Any, collection: str = COLLECTION) -> None:
     """Delete the whole collection (a rebuild, for example with another embedding model)."""
     if collection in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
@@ -96,19 +104,25 @@ class VectorStore:
     def __init__(self, client: Any, embedder: Embedder, collection: str = COLLECTION) -> None:
         self.embedder = embedder
         self._client = client
+        existing = _existing_collection(client, collection)
+        built_with = (existing.metadata or {}) if existing is not None else None
+        if built_with is not None and built_with.get("embedding_model") != embedder.model_name:
+            raise IndexMismatch(
+                f"the index was built with embedding model {built_with.get('embedding_model')!r} "
+                f"but {embedder.model_name!r} is configured: set "
+                f"LOCALRAG_EMBEDDING_MODEL={built_with.get('embedding_model')} "
+                "or run `localrag reindex` to rebuild it with the new model"
+            )
+        embedder.settle_precision(
+            None if built_with is None
+            else built_with.get("embedding_precision", UNRECORDED_PRECISION))
         self._collection = client.get_or_create_collection(
             collection,
             embedding_function=_embedding_function(embedder),
             configuration={"hnsw": {"space": "cosine"}},
-            metadata={"embedding_model": embedder.model_name},
+            metadata={"embedding_model": embedder.model_name,
+                      "embedding_precision": embedder.precision},
         )
-        built_with = (self._collection.metadata or {}).get("embedding_model")
-        if built_with != embedder.model_name:
-            raise IndexMismatch(
-                f"the index was built with embedding model {built_with!r} but "
-                f"{embedder.model_name!r} is configured: set LOCALRAG_EMBEDDING_MODEL={built_with} "
-                "or run `localrag reindex` to rebuild it with the new model"
-            )
 
     @property
     def collection(self) -> Any:

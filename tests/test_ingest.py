@@ -307,3 +307,60 @@ def test_a_crashed_parse_worker_costs_one_file_only(tmp_path, ingestor):
     assert results["b-small.pdf"].outcome == "indexed"
     assert big.exists()
     ingestor.close()
+
+
+def test_an_index_records_its_embedding_precision_and_refuses_another(tmp_path, ingestor):
+    from ingest.embed import DEFAULT_PRECISION, Embedder
+    from ingest.store import VectorStore, open_client
+
+    ingestor.ingest([write_pdf(tmp_path / "a.pdf", [prose("precision")])])
+    index = tmp_path / "data" / "index"
+    recorded = VectorStore(open_client(index), Embedder("all-MiniLM-L6-v2")).collection.metadata
+    assert recorded["embedding_precision"] == DEFAULT_PRECISION  # a new index, precision auto
+    other = "fp32" if DEFAULT_PRECISION == "int8" else "int8"
+    with pytest.raises(IndexMismatch, match=f"built with embedding precision '{DEFAULT_PRECISION}'"
+                                            f" but '{other}' is configured.*localrag reindex"):
+        VectorStore(open_client(index), Embedder("all-MiniLM-L6-v2", precision=other))
+    follows = Embedder("all-MiniLM-L6-v2", precision="auto")
+    VectorStore(open_client(index), follows)
+    assert follows.precision == DEFAULT_PRECISION
+
+
+def test_an_index_from_before_the_precision_record_is_embedded_as_fp32(tmp_path):
+    from ingest.embed import Embedder
+    from ingest.store import COLLECTION, VectorStore, _embedding_function, open_client
+
+    index = tmp_path / "index"
+    # What earlier versions created: the model recorded, the numeric path not (it was fp32).
+    open_client(index).get_or_create_collection(
+        COLLECTION, embedding_function=_embedding_function(Embedder("all-MiniLM-L6-v2")),
+        configuration={"hnsw": {"space": "cosine"}},
+        metadata={"embedding_model": "all-MiniLM-L6-v2"})
+    follows = Embedder("all-MiniLM-L6-v2", precision="auto")
+    VectorStore(open_client(index), follows)
+    assert follows.precision == "fp32"
+    with pytest.raises(IndexMismatch, match="precision 'fp32' but 'int8'"):
+        VectorStore(open_client(index), Embedder("all-MiniLM-L6-v2", precision="int8"))
+
+
+def test_the_onnx_paths_match_torch_and_int8_stays_close(tmp_path):
+    import numpy
+
+    from ingest.embed import Embedder
+
+    texts = [prose(f"topic {i}") for i in range(6)] + ["short", "Cash flows 2019 2018 1,577",
+                                                      "word " * 400]  # over 256 tokens: cut
+    cache = tmp_path / "exports"
+    torch32 = Embedder("all-MiniLM-L6-v2", precision="fp32", runtime="torch")
+    onnx32 = Embedder("all-MiniLM-L6-v2", precision="fp32", runtime="onnx", cache_dir=cache)
+    int8 = Embedder("all-MiniLM-L6-v2", precision="int8", cache_dir=cache)
+    reference, same, near = (e.embed(texts) for e in (torch32, onnx32, int8))
+    assert (torch32.runtime, onnx32.runtime, int8.runtime) == ("torch", "onnx", "onnx")
+    for vectors in (same, near):
+        assert vectors.dtype == numpy.float32 and vectors.shape == (len(texts), 384)
+        assert numpy.allclose(numpy.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert (reference * same).sum(axis=1).min() > 0.99999  # the same vectors, another runtime
+    cosines = (reference * near).sum(axis=1)
+    assert cosines.min() > 0.8 and cosines.mean() < 0.999  # close, and really another path
+    assert len(list(cache.glob("*.onnx"))) == 2  # exported once each, kept for the next process
+    assert Embedder("all-MiniLM-L6-v2", cache_dir=cache).embed([]).shape == (0, 384)

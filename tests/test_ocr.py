@@ -4,6 +4,7 @@ picture of a generated text page, so what OCR should read is known."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -383,6 +384,30 @@ def test_scanned_pages_are_read_side_by_side_in_page_order_with_few_renders_aliv
     assert _most_at_once(times) == workers
     assert peak[0] <= workers + 1  # renders never run ahead of the engines
     assert events == [(n, len(TOPICS)) for n in range(len(TOPICS) + 1)]
+
+
+@needs_tesseract
+def test_the_engine_runs_single_threaded_without_capping_this_process(tmp_path, monkeypatch):
+    """OMP_THREAD_LIMIT=1 reaches the tesseract process only: set in this process's own
+    environment it capped torch (imported later) at one thread, halving embedding speed."""
+    from pdfgen import scanned_pdf_bytes
+
+    from ingest.ocr_pages import run_ocr
+
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    seen = tmp_path / "limits.log"
+    script = tmp_path / "tesseract"
+    real = shutil.which("tesseract")
+    script.write_text("#!/bin/sh\n"
+                      'case "$*" in *--list-langs*|*--version*) exec ' + real + ' "$@";; esac\n'
+                      f'echo "limit=$OMP_THREAD_LIMIT" >> {seen}\n'
+                      f'exec {real} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    outcome = run_ocr(scanned_pdf_bytes([prose("threads", 4)]), [""],
+                      OcrOptions(tesseract_cmd=str(script), workers=1))
+    assert "the threads programme" in outcome.texts[0]
+    assert seen.read_text().split() == ["limit=1"]  # the page's recognition
+    assert "OMP_THREAD_LIMIT" not in os.environ
 
 
 @needs_tesseract

@@ -228,7 +228,8 @@ def status(ctx: click.Context) -> None:
     documents = registry.documents()
     by_status = Counter(d.status for d in documents)
     click.echo(f"data directory: {settings.data_dir.resolve()}")
-    click.echo(f"embedding model: {settings.embedding_model}")
+    click.echo(f"embedding model: {settings.embedding_model} "
+               f"(precision {settings.embedding_precision})")
     click.echo(f"chunking: {settings.chunk_size} characters, {settings.chunk_overlap} overlap")
     click.echo(f"documents: {by_status.get('indexed', 0)} indexed, "
                f"{by_status.get('failed', 0)} failed; chunks: {registry.indexed_chunk_total()}")

