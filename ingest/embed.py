@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 PACKAGED_MODELS = ("all-MiniLM-L6-v2",)
 # The numeric paths a model can run on. Their vectors differ (int8 weights move them by a few
 # per cent), so an index records the one it was built with and its queries are embedded the same
-# way (ingest/store.py). fp32 runs through ONNX Runtime where the export works (the same vectors
-# as torch's, faster: docs/BENCHMARKS.md, issue 17), else through torch.
+# way (ingest/store.py). fp32 runs through torch: ONNX Runtime gives the same vectors but was
+# 0.91x torch's speed on a quiet machine (1.52x only under heavy load; docs/BENCHMARKS.md).
 PRECISIONS = ("fp32", "int8")
 # What an index that predates the record was built with.
 UNRECORDED_PRECISION = "fp32"
@@ -65,7 +65,7 @@ class Embedder:
 
     def __init__(self, model_name: str, batch_size: int = 16, device: str = "cpu",
                  precision: str = "auto", cache_dir: Path | None = None,
-                 runtime: str = "auto") -> None:
+                 runtime: str = "torch") -> None:
         if precision != "auto" and precision not in PRECISIONS:
             raise LocalragError(f"unknown embedding precision {precision!r}: use auto, "
                                 + " or ".join(PRECISIONS))
@@ -73,7 +73,7 @@ class Embedder:
         self.batch_size = batch_size
         self.device = device
         self.cache_dir = cache_dir  # exported ONNX models; None: onnx_embed.export_dir()
-        # fp32 only: "onnx", "torch" or "auto" (ONNX Runtime when the export works).
+        # fp32 only: "torch", "onnx", or "auto" (ONNX Runtime when the export works).
         self.wanted_runtime = runtime
         self.runtime = ""
         # "auto" until an index settles it (settle_precision); embedding before that uses

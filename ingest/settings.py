@@ -48,11 +48,10 @@ class Settings(BaseSettings):
     # the activation peak; see docs/BENCHMARKS.md.
     embedding_precision: Literal["auto", "fp32", "int8"] = Field(
         "auto",
-        description="Numeric path of the embedding model: 'fp32' (ONNX Runtime, or torch where "
-        "the export fails: the same vectors) or 'int8' (ONNX Runtime with int8 weights: faster, "
-        "vectors a little different). 'auto': an existing index keeps the path it was built "
-        "with (indexes made before this setting: fp32), a new index gets the default "
-        "(docs/BENCHMARKS.md, issue 17). The index records its path; another needs "
+        description="Numeric path of the embedding model: 'fp32' (torch) or 'int8' (ONNX Runtime "
+        "with int8 weights: faster, vectors a little different, docs/BENCHMARKS.md). 'auto': an "
+        "existing index keeps the path it was built with (indexes made before this setting: "
+        "fp32), a new index gets fp32. The index records its path; another needs "
         "`localrag reindex`.",
     )
     embed_batch_size: int = Field(16, gt=0, description="Chunks per embedding batch.")
