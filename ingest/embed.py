@@ -73,7 +73,7 @@ class Embedder:
         self.batch_size = batch_size
         self.device = device
         self.cache_dir = cache_dir  # exported ONNX models; None: onnx_embed.export_dir()
-        # fp32 only: "torch", "onnx", or "auto" (ONNX Runtime when the export works).
+        # fp32 only: "torch" or "onnx" (the same vectors; the bench compares them).
         self.wanted_runtime = runtime
         self.runtime = ""
         # "auto" until an index settles it (settle_precision); embedding before that uses
@@ -103,16 +103,9 @@ class Embedder:
         if precision == "int8":
             self.runtime = "onnx"
             return OnnxEncoder(path, cache, quantized=True)
-        if self.device == "cpu" and self.wanted_runtime in ("auto", "onnx"):
-            try:
-                encoder = OnnxEncoder(path, cache, quantized=False)
-            except Exception as err:  # noqa: BLE001 - any export failure: torch gives the same
-                if self.wanted_runtime == "onnx":
-                    raise
-                log.warning("embedding through torch: the ONNX export failed (%s)", err)
-            else:
-                self.runtime = "onnx"
-                return encoder
+        if self.wanted_runtime == "onnx":
+            self.runtime = "onnx"
+            return OnnxEncoder(path, cache, quantized=False)
         self.runtime = "torch"
         return _TorchEncoder(path, self.device)
 
