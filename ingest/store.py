@@ -94,7 +94,7 @@ def _existing_collection(client: Any, collection: str) -> Any:
 
 def drop_collection(client: Any, collection: str = COLLECTION) -> None:
     """Delete the whole collection (a rebuild, for example with another embedding model)."""
-    if collection in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
+    if _existing_collection(client, collection) is not None:
         client.delete_collection(collection)
 
 
