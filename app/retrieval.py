@@ -3,12 +3,17 @@
 Dense search finds paraphrases; BM25 finds the exact rare word (an ID, a number, a name) that a
 small embedding model blurs. Reciprocal rank fusion combines ranks, not scores, so the two
 scales never need calibrating.
+
+Over 400 lines because the search's stages (dense, keyword, named and topical documents, fusion,
+page merging) share one set of candidates and timings, and run on three threads that only the
+Retriever coordinates.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -212,11 +217,25 @@ class Retriever:
         self.topic_weight = topic_weight
         self.last_timings = SearchTimings()
         self._dense_worker: ThreadPoolExecutor | None = None
+        self._side_worker: ThreadPoolExecutor | None = None
+        self._side_registry: Registry | None = None
+        self._side_lock = threading.Lock()
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._dense_worker is None:
             self._dense_worker = ThreadPoolExecutor(1, thread_name_prefix="dense-search")
         return self._dense_worker
+
+    def _side(self) -> tuple[ThreadPoolExecutor, Registry]:
+        """A thread with its own registry connection for the document-level searches: one
+        SQLite connection runs one statement at a time, so on the shared one they would wait
+        for the keyword search (at a million chunks they cost about as much as it does)."""
+        with self._side_lock:
+            if self._side_worker is None:
+                self._side_registry = self.registry.reader()
+                self._side_worker = ThreadPoolExecutor(1, thread_name_prefix="document-search")
+            assert self._side_registry is not None
+            return self._side_worker, self._side_registry
 
     def dense(self, vector: list[float], limit: int, timings: SearchTimings,
               doc_ids: Collection[str] | None = None
@@ -255,11 +274,12 @@ class Retriever:
         return [h.chunk for h in hits]
 
     def named(self, query: str, timings: SearchTimings,
-              doc_ids: Collection[str] | None = None) -> dict[str, float]:
+              doc_ids: Collection[str] | None = None,
+              registry: Registry | None = None) -> dict[str, float]:
         """Documents the question names (company, paper), for the document boost; of those in
         ``doc_ids`` only, when given."""
         started = time.perf_counter()
-        named = self.registry.named_documents(query)
+        named = (registry or self.registry).named_documents(query)
         if doc_ids is not None:
             # Which words name a document is a fact of the library, so they are found over all
             # of it; only the boost is kept to the scope (a handful of documents, no top-N).
@@ -268,11 +288,12 @@ class Retriever:
         return named
 
     def topics(self, query: str, timings: SearchTimings,
-               doc_ids: Collection[str] | None = None) -> list[str]:
+               doc_ids: Collection[str] | None = None,
+               registry: Registry | None = None) -> list[str]:
         """Documents (of ``doc_ids`` only, when given) whose whole text matches the question
         best, best first."""
         started = time.perf_counter()
-        ranked = self.registry.topical_documents(query, TOPICAL_DOCUMENTS, doc_ids)
+        ranked = (registry or self.registry).topical_documents(query, TOPICAL_DOCUMENTS, doc_ids)
         timings.documents_ms += (time.perf_counter() - started) * 1000
         return ranked
 
@@ -340,9 +361,12 @@ class Retriever:
         # keyword ones (p95 of the two at 100k chunks, machine loaded: 40 -> 30 ms).
         dense_job = self._worker().submit(self.dense, vector, n, timings, scope) \
             if self.dense_weight > 0 else None
+        side_job = None
+        if self.document_weight > 0 or self.topic_weight > 0:
+            worker, side_registry = self._side()
+            side_job = worker.submit(self._documents_side, query, timings, scope, side_registry)
         lexical = self.lexical(query, n, timings, scope) if self.lexical_weight > 0 else []
-        named = self.named(query, timings, scope) if self.document_weight > 0 else {}
-        topics = self.topics(query, timings, scope) if self.topic_weight > 0 else []
+        named, topics = side_job.result() if side_job is not None else ({}, [])
         dense, similarity = dense_job.result() if dense_job is not None else ([], {})
         started = time.perf_counter()
         ranked = self.fuse(query, dense, lexical, named, topics)
@@ -371,6 +395,14 @@ class Retriever:
                   timings.lexical_ms, timings.documents_ms, timings.fuse_ms,
                   [doc_id[:8] for doc_id in named])
         return hits
+
+    def _documents_side(self, query: str, timings: SearchTimings,
+                        scope: frozenset[str] | None,
+                        registry: Registry) -> tuple[dict[str, float], list[str]]:
+        """The named and the topical documents, on ``registry`` (the side connection)."""
+        named = self.named(query, timings, scope, registry) if self.document_weight > 0 else {}
+        topics = self.topics(query, timings, scope, registry) if self.topic_weight > 0 else []
+        return named, topics
 
     def _documents(self, doc_ids: set[str]) -> dict[str, tuple[str, str]]:
         found = {}

@@ -18,11 +18,34 @@ PACKAGED_MODELS = ("all-MiniLM-L6-v2",)
 # per cent), so an index records the one it was built with and its queries are embedded the same
 # way (ingest/store.py). fp32 runs through torch: ONNX Runtime gives the same vectors but was
 # 0.91x torch's speed on a quiet machine (1.52x only under heavy load; docs/BENCHMARKS.md).
-PRECISIONS = ("fp32", "int8")
+# bf16 keeps the fp32 weights and runs the matrix products in bfloat16 (torch autocast): fast
+# where the CPU has AVX-512 BF16 or AMX, emulated (slower) elsewhere.
+PRECISIONS = ("fp32", "bf16", "int8")
 # What an index that predates the record was built with.
 UNRECORDED_PRECISION = "fp32"
-# What a new index gets under "auto" (measured: docs/BENCHMARKS.md, issue 17).
-DEFAULT_PRECISION = "fp32"
+# The CPU flags of hardware bfloat16 products (Linux /proc/cpuinfo names).
+_NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX); ``cpuinfo`` is
+    the text of /proc/cpuinfo (read when None; no such file: False)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and _NATIVE_BF16_FLAGS & set(line.split(":", 1)[-1].split()):
+            return True
+    return False
+
+
+def default_precision(cpuinfo: str | None = None) -> str:
+    """What a new index gets under "auto": bf16 where the CPU has bfloat16 products (1.7x
+    fp32's chunks/s, hit@4 equal on covidqa and docugami: docs/BENCHMARKS.md, issue 17), fp32
+    elsewhere (torch emulates bfloat16 there, slower than fp32)."""
+    return "bf16" if native_bf16(cpuinfo) else "fp32"
 
 
 def resolve_model_path(name: str) -> Path:
@@ -47,17 +70,28 @@ def resolve_model_path(name: str) -> Path:
 class _TorchEncoder:
     """sentence-transformers on torch, with the interface of ``OnnxEncoder``."""
 
-    def __init__(self, model_dir: Path, device: str) -> None:
+    def __init__(self, model_dir: Path, device: str, autocast_bf16: bool = False) -> None:
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(model_dir), device=device)
+        self.device = device
+        self.autocast_bf16 = autocast_bf16
         self.tokenizer = self.model.tokenizer
         self.max_seq_length = int(self.model.max_seq_length)
         self.dimension = int(self.model.get_embedding_dimension())
 
     def encode(self, texts: list[str], batch_size: int) -> Any:
-        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=False,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        import contextlib
+
+        import torch
+
+        context = (torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
+                   if self.autocast_bf16 else contextlib.nullcontext())
+        with context:
+            vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=False,
+                                        convert_to_tensor=True, show_progress_bar=False)
+        # bfloat16 outputs: numpy has no bfloat16, so back to float32 before leaving torch.
+        return vectors.float().cpu().numpy()
 
 
 class Embedder:
@@ -68,7 +102,7 @@ class Embedder:
                  runtime: str = "torch") -> None:
         if precision != "auto" and precision not in PRECISIONS:
             raise LocalragError(f"unknown embedding precision {precision!r}: use auto, "
-                                + " or ".join(PRECISIONS))
+                                + ", ".join(PRECISIONS[:-1]) + " or " + PRECISIONS[-1])
         self.model_name = model_name
         self.batch_size = batch_size
         self.device = device
@@ -77,7 +111,7 @@ class Embedder:
         self.wanted_runtime = runtime
         self.runtime = ""
         # "auto" until an index settles it (settle_precision); embedding before that uses
-        # DEFAULT_PRECISION.
+        # default_precision().
         self.requested_precision = precision
         self._precision = None if precision == "auto" else precision
         self._model: Any = None
@@ -107,12 +141,12 @@ class Embedder:
             self.runtime = "onnx"
             return OnnxEncoder(path, cache, quantized=False)
         self.runtime = "torch"
-        return _TorchEncoder(path, self.device)
+        return _TorchEncoder(path, self.device, autocast_bf16=precision == "bf16")
 
     @property
     def precision(self) -> str:
         if self._precision is None:
-            self._precision = DEFAULT_PRECISION
+            self._precision = default_precision()
         return self._precision
 
     def settle_precision(self, built_with: str | None) -> None:
@@ -129,7 +163,7 @@ class Embedder:
                     f"LOCALRAG_EMBEDDING_PRECISION={built_with} (or auto) or run "
                     "`localrag reindex` to rebuild it")
             return
-        wanted = built_with or DEFAULT_PRECISION
+        wanted = built_with or default_precision()
         with self._lock:
             if wanted != self._precision:
                 self._precision = wanted

@@ -7,6 +7,9 @@ question names.
 Living in the registry's database means a document's lexical rows are written in the same
 transaction that marks it ``indexed`` and deleted in the one that marks it ``removing``: the
 lexical index can never disagree with the registry, whatever moment a process is killed.
+
+Over 400 lines because both levels' schema, writes and cost-bounded queries share the FTS5 tables,
+their query syntax and the anchoring rule; split, each half would import the other's internals.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ BODY_WEIGHT, CONTEXT_WEIGHT = 1.0, 0.4
 # A word in this many chunks or more is "common" for the cost bound of keyword search
 # (2 % of 100k chunks; p95 of the keyword query 266 -> 28 ms there, see docs/BENCHMARKS.md).
 ANCHOR_MAX_ROWS = 2000
+# The same bound for the document-level index (topical_documents): a library of fewer documents
+# than this is never affected; BM25 over whole documents at 18,000 of them cost 30 / 67 ms.
+ANCHOR_MAX_DOCUMENTS = 2000
 # Document naming (identifying_terms); chosen on covidqa and docugami dev together.
 MAX_NAMED_SHARE, MIN_IDENTITY_SHARE = 0.5, 0.5
 # "Used most by the documents it is on the cover of" is evidence only in a large library: among
@@ -212,23 +218,40 @@ def anchored_expression(db: sqlite3.Connection, text: str,
     terms = query_terms(text)
     if not terms:
         return None
-    full = _any_of(terms)
     if doc_ids is not None and _scope_chunks(db, doc_ids) < ANCHOR_MAX_ROWS:
-        return full  # no word can reach the bound in so few chunks: counting would only cost
-    counts = {t: _matches(db, "chunks_fts", _quoted(t), ANCHOR_MAX_ROWS, doc_ids) for t in terms}
-    # A word of the library that no chunk of the scope holds is no anchor there: the query
+        return _any_of(terms)  # no word can reach the bound in so few chunks: counting would cost
+    return _anchored(db, "chunks_fts", "", terms, ANCHOR_MAX_ROWS, doc_ids)
+
+
+def _anchored(db: sqlite3.Connection, table: str, column: str, terms: list[str], bound: int,
+              doc_ids: Collection[str] | None) -> str:
+    """``terms`` OR-ed (in ``column`` of ``table`` when given), restricted to rows holding a
+    word found in fewer than ``bound`` rows or, when every word is that common, the two least
+    common words together."""
+    def within(expression: str) -> str:
+        return f"{column} : ({expression})" if column else expression
+
+    def rows(expression: str, limit: int) -> int:
+        return _matches(db, table, within(expression), limit, doc_ids)
+
+    full = _any_of(terms)
+    counts = {t: rows(_quoted(t), bound) for t in terms}
+    # A word of the library that no row of the scope holds is no anchor there: the query
     # anchored on it alone would find nothing.
     anchors = terms if doc_ids is None else [t for t in terms if counts[t]]
-    rare = [t for t in anchors if counts[t] < ANCHOR_MAX_ROWS]
+    rare = [t for t in anchors if counts[t] < bound]
     if len(rare) == len(terms) or not anchors:
-        return full
+        return within(full)
     if rare:
-        return f"({full}) AND ({_any_of(rare)})"
-    # Only common words: chunks holding the two least common of them together.
-    counts = {t: _matches(db, "chunks_fts", _quoted(t), 10 * ANCHOR_MAX_ROWS, doc_ids)
-              for t in anchors}
+        return within(f"({full}) AND ({_any_of(rare)})")
+    # Only common words: rows holding the two least common of them together.
+    counts = {t: rows(_quoted(t), 10 * bound) for t in anchors}
     pair = sorted(anchors, key=lambda t: counts[t])[:2]
-    return f"({full}) AND ({' AND '.join(_quoted(t) for t in pair)})"
+    return within(f"({full}) AND ({_all_of(pair)})")
+
+
+def _all_of(terms: Iterable[str]) -> str:
+    return " AND ".join(_quoted(t) for t in terms)
 
 
 # A word not found as such is looked up by its first letters (all but the last three, at least
@@ -312,11 +335,17 @@ def identifying_terms(db: sqlite3.Connection, text: str) -> list[str]:
     if total < 2:
         return []
     named = []
+    # Each count stops where its test is decided (one row past the share it is compared with):
+    # a common word's rows are otherwise counted to the end (named 52 ms of a 143 ms search at
+    # 18,000 documents).
+    named_at_most = int(MAX_NAMED_SHARE * total)
     for term in query_terms(text):
-        in_identity = _matches(db, "doc_terms_fts", f"identity : {_quoted(term)}", total)
-        if not in_identity or in_identity > MAX_NAMED_SHARE * total:
+        in_identity = _matches(db, "doc_terms_fts", f"identity : {_quoted(term)}",
+                               named_at_most + 1)
+        if not in_identity or in_identity > named_at_most:
             continue
-        anywhere = _matches(db, "doc_terms_fts", _quoted(term), total)
+        anywhere = _matches(db, "doc_terms_fts", _quoted(term),
+                            int(in_identity / MIN_IDENTITY_SHARE) + 1)
         if in_identity >= MIN_IDENTITY_SHARE * anywhere or (
                 in_identity <= MOST_USED_MAX_SHARE * total and _uses_most(db, term, in_identity)):
             named.append(term)
@@ -364,29 +393,38 @@ def named_documents(db: sqlite3.Connection, text: str) -> dict[str, float]:
         return {}
     rowids = {r[0] for r in db.execute(
         "SELECT rowid FROM doc_terms_fts WHERE doc_terms_fts MATCH ?", (_in_identity(named),))}
+    # Scored among the named documents only (BM25 is computed per row returned; every row of
+    # the match would otherwise be scored to be dropped).
     scores = db.execute(
-        "SELECT d.doc_id, d.rowid, bm25(doc_terms_fts, 1.0, 0.0) FROM doc_terms_fts "
-        "JOIN doc_terms d ON d.rowid = doc_terms_fts.rowid WHERE doc_terms_fts MATCH ?",
-        (_in_identity(with_parts(query_terms(text))),),
+        "SELECT d.doc_id, bm25(doc_terms_fts, 1.0, 0.0) FROM doc_terms_fts "
+        "JOIN doc_terms d ON d.rowid = doc_terms_fts.rowid WHERE doc_terms_fts MATCH ? "
+        "AND +doc_terms_fts.rowid IN (SELECT value FROM json_each(?))",
+        (_in_identity(with_parts(query_terms(text))), json.dumps(sorted(rowids))),
     ).fetchall()
-    return {doc_id: -float(score) for doc_id, rowid, score in scores if rowid in rowids}
+    return {doc_id: -float(score) for doc_id, score in scores}
 
 
 def topical_documents(db: sqlite3.Connection, text: str, limit: int,
                       doc_ids: Collection[str] | None = None) -> list[str]:
     """The ``limit`` documents (of ``doc_ids`` only, when given) whose whole text matches the
     query's words best (BM25), best first: what the question is about, where no single passage
-    says it. One row per document, so the cost follows the number of documents, not of chunks."""
-    expression = match_expression(text)
-    if expression is None:
+    says it. One row per document, so the cost follows the number of documents, not of chunks;
+    past ANCHOR_MAX_DOCUMENTS documents holding a word, only those holding its rarer words (or
+    its least common words together) are scored, as the keyword search bounds chunks."""
+    terms = query_terms(text)
+    if not terms:
         return []
+    if doc_ids is not None and len(doc_ids) < ANCHOR_MAX_DOCUMENTS:
+        expression = f"body : ({_any_of(terms)})"
+    else:
+        expression = _anchored(db, "doc_terms_fts", "body", terms, ANCHOR_MAX_DOCUMENTS, doc_ids)
     scope, scope_args = _scope_filter("doc_terms_fts", doc_ids)
     return [r[0] for r in db.execute(
         "SELECT d.doc_id FROM ("
         "SELECT rowid, bm25(doc_terms_fts, 0.0, 1.0) AS rank FROM doc_terms_fts "
         f"WHERE doc_terms_fts MATCH ?{scope} ORDER BY rank LIMIT ?"
         ") AS ranked JOIN doc_terms d ON d.rowid = ranked.rowid ORDER BY ranked.rank",
-        (f"body : ({expression})", *scope_args, limit),
+        (expression, *scope_args, limit),
     )]
 
 

@@ -4,6 +4,9 @@ SQLite in WAL mode with synchronous=FULL, so a committed state survives a crash 
 A document is written as ``indexing`` before any of its vectors and flipped to ``indexed`` (with its
 paths) in one transaction after the last one, so a killed process never leaves a half-indexed
 document that counts as done; ``pending_repairs`` finds what the next writer must clean up.
+
+Over 400 lines because every statement on the file lives here (documents, paths, their pages
+for the Library, keyword rows): a second module would need this one's connection and schema.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ CREATE TABLE IF NOT EXISTS paths (
     added_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS paths_doc ON paths(doc_id);
+-- The Library tab's page, newest first, walks this instead of sorting every row of a status.
+CREATE INDEX IF NOT EXISTS documents_newest ON documents(status, updated_at, doc_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -70,6 +75,49 @@ class Document:
 
 
 @dataclass(frozen=True)
+class DocumentPage:
+    """One page of documents, how many documents match the search, which page it is."""
+
+    documents: list[Document]
+    matching: int
+    number: int  # 0-based
+    pages: int
+
+
+def file_name(path: str) -> str:
+    """A path's last part, ``/`` or ``\\`` separated: the name a search by file name looks at."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def search_needle(query: str) -> str:
+    """What a search for ``query`` looks for: trimmed and case-folded (empty: everything)."""
+    return query.strip().casefold()
+
+
+def page_bounds(matching: int, page: int, per_page: int) -> tuple[int, int]:
+    """(page to show, pages): past the end gives the last page, negative the first."""
+    pages = max(1, -(-matching // per_page))
+    return min(max(page, 0), pages - 1), pages
+
+
+# Case-insensitive substring tests for SQL, in Python: SQLite's lower() and LIKE fold ASCII only
+# (and an ICU build is not a given), while the Library's search folds any letter as str.casefold
+# does ('ÄRZTE' finds 'ärzte', 'strasse' finds 'Straße'). No Unicode normalisation: a decomposed
+# 'A' + combining diaeresis does not match a composed 'Ä', as in the search done in Python.
+def _folded_contains(text: str | None, needle: str) -> bool:
+    return needle in (text or "").casefold()
+
+
+def _file_name_contains(path: str | None, needle: str) -> bool:
+    return needle in file_name(path or "").casefold()
+
+
+# Newest first; doc_id breaks ties of updated_at so a page is the same on every read and is
+# exactly ``reversed(documents(status))`` (which orders by updated_at, doc_id).
+_NEWEST_FIRST = "ORDER BY d.updated_at DESC, d.doc_id DESC"
+
+
+@dataclass(frozen=True)
 class PathEntry:
     path: str
     doc_id: str
@@ -82,6 +130,7 @@ class Registry:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -90,9 +139,16 @@ class Registry:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
         self._db.executescript(lexical.SCHEMA)
+        self._db.create_function("folded_contains", 2, _folded_contains, deterministic=True)
+        self._db.create_function("file_name_contains", 2, _file_name_contains,
+                                 deterministic=True)
 
     def close(self) -> None:
         self._db.close()
+
+    def reader(self) -> Registry:
+        """Another connection to the same file, for reads beside this one's."""
+        return Registry(self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -106,7 +162,8 @@ class Registry:
 
     # -- reads ---------------------------------------------------------------------------------
     def _paths_of(self, doc_id: str) -> tuple[str, ...]:
-        rows = self._db.execute("SELECT path FROM paths WHERE doc_id=? ORDER BY added_at", (doc_id,))
+        rows = self._db.execute("SELECT path FROM paths WHERE doc_id=? ORDER BY added_at, path",
+                                (doc_id,))
         return tuple(r["path"] for r in rows)
 
     def _document(self, row: sqlite3.Row, paths: tuple[str, ...] | None = None) -> Document:
@@ -130,13 +187,47 @@ class Registry:
 
     def documents(self, status: str | None = None) -> list[Document]:
         where, args = ("", ()) if status is None else (" WHERE d.status=?", (status,))
-        rows = self._db.execute(f"SELECT * FROM documents d{where} ORDER BY updated_at",
+        rows = self._db.execute(f"SELECT * FROM documents d{where} ORDER BY updated_at, doc_id",
                                 args).fetchall()
         # Every path in one query, not one query per document: half the time at the Library tab's
         # 10,000 documents.
         paths: dict[str, list[str]] = {}
         for r in self._db.execute(f"SELECT p.doc_id, p.path FROM paths p JOIN documents d ON "
-                                  f"d.doc_id = p.doc_id{where} ORDER BY p.added_at", args):
+                                  f"d.doc_id = p.doc_id{where} ORDER BY p.added_at, p.path", args):
+            paths.setdefault(r["doc_id"], []).append(r["path"])
+        return [self._document(row, tuple(paths.get(row["doc_id"], ()))) for row in rows]
+
+    def documents_page(self, status: str, query: str, page: int, per_page: int) -> DocumentPage:
+        """Page ``page`` (0-based, clamped) of the documents with ``status``, newest first, that
+        match ``query``: a case-insensitive substring of the title or of any path's file name
+        (not its folders). Only that page's rows and paths are read: milliseconds at 10,000.
+        Count and page are two statements, so a write between them can put one view's count off
+        by that write; the next view, which every write triggers, agrees again."""
+        where, args = self._matching(status, query)
+        matching = self._db.execute(f"SELECT COUNT(*) FROM documents d WHERE {where}",
+                                    args).fetchone()[0]
+        number, pages = page_bounds(matching, page, per_page)
+        rows = self._db.execute(f"SELECT d.* FROM documents d WHERE {where} {_NEWEST_FIRST} "
+                                f"LIMIT ? OFFSET ?", (*args, per_page, number * per_page)
+                                ).fetchall()
+        return DocumentPage(self._with_paths(rows), matching, number, pages)
+
+    @staticmethod
+    def _matching(status: str, query: str) -> tuple[str, tuple[str, ...]]:
+        """The WHERE clause (over ``documents d``) and its arguments for ``documents_page``."""
+        needle = search_needle(query)
+        if not needle:
+            return "d.status = ?", (status,)
+        return ("d.status = ? AND (folded_contains(d.title, ?) OR EXISTS (SELECT 1 FROM paths p "
+                "WHERE p.doc_id = d.doc_id AND file_name_contains(p.path, ?)))",
+                (status, needle, needle))
+
+    def _with_paths(self, rows: list[sqlite3.Row]) -> list[Document]:
+        """Documents for ``rows``, their paths read in one query."""
+        ids = json.dumps([r["doc_id"] for r in rows])
+        paths: dict[str, list[str]] = {}
+        for r in self._db.execute("SELECT doc_id, path FROM paths WHERE doc_id IN (SELECT value "
+                                  "FROM json_each(?)) ORDER BY added_at, path", (ids,)):
             paths.setdefault(r["doc_id"], []).append(r["path"])
         return [self._document(row, tuple(paths.get(row["doc_id"], ()))) for row in rows]
 

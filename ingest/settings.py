@@ -46,12 +46,14 @@ class Settings(BaseSettings):
     )
     # 16 beat 32 and 64 on 2 cores (less padding; 42.6 vs 31.2 chunks/s on filings) and halves
     # the activation peak; see docs/BENCHMARKS.md.
-    embedding_precision: Literal["auto", "fp32", "int8"] = Field(
+    embedding_precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         "auto",
-        description="Numeric path of the embedding model: 'fp32' (torch) or 'int8' (ONNX Runtime "
-        "with int8 weights: faster, vectors a little different, docs/BENCHMARKS.md). 'auto': an "
-        "existing index keeps the path it was built with (indexes made before this setting: "
-        "fp32), a new index gets fp32. The index records its path; another needs "
+        description="Numeric path of the embedding model: 'fp32' (torch), 'bf16' (torch, fp32 "
+        "weights, matrix products in bfloat16: 1.7x fp32 where the CPU has AVX-512 BF16 or AMX, "
+        "retrieval unchanged) or 'int8' (ONNX Runtime with int8 weights: faster, hit@4 a point "
+        "lower; docs/BENCHMARKS.md). 'auto': an existing index keeps the path it was built with "
+        "(indexes made before this setting: fp32), a new index gets bf16 on CPUs with bfloat16 "
+        "products and fp32 elsewhere. The index records its path; another needs "
         "`localrag reindex`.",
     )
     embed_batch_size: int = Field(16, gt=0, description="Chunks per embedding batch.")

@@ -310,9 +310,10 @@ def test_a_crashed_parse_worker_costs_one_file_only(tmp_path, ingestor):
 
 
 def test_an_index_records_its_embedding_precision_and_refuses_another(tmp_path, ingestor):
-    from ingest.embed import DEFAULT_PRECISION, Embedder
+    from ingest.embed import Embedder, default_precision
     from ingest.store import VectorStore, open_client
 
+    DEFAULT_PRECISION = default_precision()  # noqa: N806 (this machine's, bf16 where native)
     ingestor.ingest([write_pdf(tmp_path / "a.pdf", [prose("precision")])])
     index = tmp_path / "data" / "index"
     recorded = VectorStore(open_client(index), Embedder("all-MiniLM-L6-v2")).collection.metadata
@@ -364,3 +365,73 @@ def test_the_onnx_paths_match_torch_and_int8_stays_close(tmp_path):
     assert cosines.min() > 0.8 and cosines.mean() < 0.999  # close, and really another path
     assert len(list(cache.glob("*.onnx"))) == 2  # exported once each, kept for the next process
     assert Embedder("all-MiniLM-L6-v2", cache_dir=cache).embed([]).shape == (0, 384)
+
+
+def test_bf16_embeds_close_to_fp32_and_an_index_keeps_it(tmp_path):
+    import numpy
+
+    from ingest.embed import Embedder
+    from ingest.store import VectorStore, open_client
+
+    texts = [prose(f"topic {i}") for i in range(4)] + ["Cash flows 2019 2018 1,577", "short"]
+    fp32 = Embedder("all-MiniLM-L6-v2", precision="fp32")
+    bf16 = Embedder("all-MiniLM-L6-v2", precision="bf16")
+    reference, near = fp32.embed(texts), bf16.embed(texts)
+    assert bf16.runtime == "torch" and near.dtype == numpy.float32
+    assert numpy.allclose(numpy.linalg.norm(near, axis=1), 1, atol=1e-5)
+    cosines = (reference * near).sum(axis=1)
+    assert cosines.min() > 0.999  # bfloat16 products: close to fp32's vectors ...
+    assert numpy.abs(reference - near).max() > 1e-5  # ... but not the same: another path
+
+    index = tmp_path / "index"
+    store = VectorStore(open_client(index), bf16)
+    store.add(["c1"], near[:1], [texts[0]], [{"doc_id": "d", "page": 1, "index": 0}])
+    assert store.collection.metadata["embedding_precision"] == "bf16"
+    with pytest.raises(IndexMismatch, match="precision 'bf16' but 'fp32'"):
+        VectorStore(open_client(index), Embedder("all-MiniLM-L6-v2", precision="fp32"))
+    follows = Embedder("all-MiniLM-L6-v2", precision="auto")
+    VectorStore(open_client(index), follows)
+    assert follows.precision == "bf16"
+    assert (follows.embed(texts[:1]) * near[:1]).sum() > 0.99999  # queries on the index's path
+
+
+def test_bf16_is_the_default_only_where_the_cpu_has_bfloat16_products():
+    from ingest.embed import default_precision, native_bf16
+
+    sapphire = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16 amx_tile\n"
+    skylake = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n"
+    named = "model name\t: avx512_bf16 lookalike\nflags\t\t: fpu sse2\n"  # not a flags line
+    assert native_bf16(sapphire) and default_precision(sapphire) == "bf16"
+    assert not native_bf16(skylake) and default_precision(skylake) == "fp32"
+    assert not native_bf16(named) and default_precision("") == "fp32"
+    assert default_precision("flags : amx_bf16 amx_tile\n") == "bf16"
+
+
+def test_a_clean_close_lets_the_next_writer_skip_counting_the_store(tmp_path, embedder,
+                                                                    monkeypatch):
+    from conftest import make_ingestor
+
+    from ingest.pipeline import CLOSED_CLEAN
+    from ingest.store import VectorStore, chunk_id
+
+    data = tmp_path / "data"
+    first = make_ingestor(data, embedder)
+    [done] = first.ingest([write_pdf(tmp_path / "a.pdf", [prose("clean close")])])
+    assert first.registry.meta(CLOSED_CLEAN) == ""  # open: nothing vouched for
+    first.close()
+    assert first.registry.meta(CLOSED_CLEAN) == str(done.chunks)
+
+    counted = []
+    real_count = VectorStore.count
+    monkeypatch.setattr(VectorStore, "count", lambda self: counted.append(1) or real_count(self))
+    second = make_ingestor(data, embedder)
+    assert second.repair().empty and not counted  # trusted: the store is not counted
+    # A writer killed while open (no close) leaves the record cleared: the next one counts, and
+    # finds what that writer left behind (vectors without a registry row).
+    vectors = embedder.embed(["orphan"])
+    second.store.add([chunk_id("e" * 64, 0)], vectors, ["orphan"],
+                     [{"page": 0, "index": 0, "start": 0, "end": 6, "doc_id": "e" * 64}])
+    third = make_ingestor(data, embedder)
+    report = third.repair()
+    assert counted and report.removed_orphan_chunks == 1
+    third.close()

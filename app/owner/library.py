@@ -19,7 +19,7 @@ from app.components import open_embedder, open_ingestor, open_registry, retrieve
 from app.retrieval import Hit
 from ingest.embed import Embedder
 from ingest.lock import WriterLock
-from ingest.registry import INDEXED, Document
+from ingest.registry import INDEXED, Document, DocumentPage
 from ingest.results import FileResult, NullProgress, Progress, RepairReport, plain_outcome
 from ingest.settings import Settings
 
@@ -136,8 +136,17 @@ class Library:
         """Every document, or those with one status (``indexed``, ``failed``), oldest first."""
         return self._registry.documents(status)
 
+    def documents_page(self, status: str, query: str, page: int, per_page: int) -> DocumentPage:
+        """One page of the documents with ``status``, newest first, whose title or file name
+        contains ``query`` (any case); see ``Registry.documents_page``."""
+        return self._registry.documents_page(status, query, page, per_page)
+
     def document(self, doc_id: str) -> Document | None:
         return self._registry.document(doc_id)
+
+    def status_counts(self) -> dict[str, int]:
+        """How many documents have each status, without reading them."""
+        return self._registry.status_counts()
 
     def document_count(self) -> int:
         """Indexed documents only: a file that could not be read is not a document to search."""

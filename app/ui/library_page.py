@@ -2,8 +2,9 @@
 and re-index them; the files that could not be read, apart, with Retry; the watch folder's
 activity.
 
-Only one page of rows (and of picker choices) goes to the browser, so the tab stays fast with
-10,000 documents; the search and the paging are pure functions in ``render``.
+Only one page of rows (and of picker choices) goes to the browser, and only that page is read
+from the registry (the search and the paging run in SQL), so the tab stays fast with 10,000
+documents.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 from app.ui.render import (
     DOCUMENT_COLUMNS,
     FAILED_COLUMNS,
+    LIBRARY_PER_PAGE,
     count_line,
     document_label,
-    document_page,
     documents_rows,
     escape_markdown,
     failed_rows,
@@ -119,22 +120,21 @@ class LibraryPage:
         import gradio as gr
 
         state, library, query = self.state, self.state.library, query or ""
-        newest_first = list(reversed(library.documents(INDEXED)))
-        failed = list(reversed(library.documents(FAILED)))
-        shown = document_page(newest_first, query, page)
-        failed_shown = document_page(failed, query, 0)
+        counts = library.status_counts()
+        shown = library.documents_page(INDEXED, query, page, LIBRARY_PER_PAGE)
+        failed_shown = library.documents_page(FAILED, query, 0, LIBRARY_PER_PAGE)
         choices, failed_choices = _choices(shown.documents), _choices(failed_shown.documents)
         heading = "### Files that could not be read"
         if failed_shown.matching > len(failed_shown.documents):
             heading += f"\n\nThe latest {len(failed_shown.documents)} of " \
                        f"{failed_shown.matching:,} are listed."
         return (
-            count_line(len(newest_first), len(failed), library.chunk_total()),
+            count_line(counts.get(INDEXED, 0), counts.get(FAILED, 0), library.chunk_total()),
             documents_rows(shown.documents),
             page_line(shown, query),
             shown.number,
             gr.update(choices=choices, value=picked if picked in dict(choices).values() else None),
-            gr.update(visible=bool(failed)),
+            gr.update(visible=counts.get(FAILED, 0) > 0),
             heading,
             failed_rows(failed_shown.documents),
             gr.update(choices=failed_choices,
@@ -149,8 +149,7 @@ class LibraryPage:
         import gradio as gr
 
         short_id = str((event.row_value or [""])[-1])
-        shown = document_page(list(reversed(self.state.library.documents(INDEXED))), query or "",
-                              page)
+        shown = self.state.library.documents_page(INDEXED, query or "", page, LIBRARY_PER_PAGE)
         doc = next((d for d in shown.documents if short_id and d.doc_id.startswith(short_id)),
                    None)
         return gr.update(value=doc.doc_id) if doc else gr.skip()

@@ -10,12 +10,12 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from app.answer.claims import NOT_FOUND_NOTE
 from app.answer.prompting import MARKER, Source
 from app.answer.quote import QUOTE_LEAD
+from ingest.registry import DocumentPage, file_name, page_bounds, search_needle
 from ingest.results import counted, plain_outcome
 
 # Every character markdown gives meaning to, so model text is shown as text.
@@ -174,29 +174,20 @@ def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
-@dataclass(frozen=True)
-class DocumentPage:
-    """One page of the library table: its documents, how many match the search, which page."""
-
-    documents: list[Any]
-    matching: int
-    number: int  # 0-based
-    pages: int
-
-
 def document_matches(document: Any, query: str) -> bool:
     """Whether the search text is in the document's title or any of its file names (any case)."""
-    needle = query.strip().casefold()
+    needle = search_needle(query)
     if not needle:
         return True
-    names = [document.title, *(p.replace("\\", "/").rsplit("/", 1)[-1] for p in document.paths)]
+    names = [document.title, *(file_name(p) for p in document.paths)]
     return any(needle in name.casefold() for name in names)
 
 
 def document_page(documents: Sequence[Any], query: str, page: int,
                   per_page: int = LIBRARY_PER_PAGE) -> DocumentPage:
     """The documents matching ``query``, cut to page ``page`` (0-based, clamped to the pages
-    there are), so the browser only ever receives one page of rows.
+    there are), so the browser only ever receives one page of rows. The Library tab asks the
+    registry for its page instead (``Registry.documents_page``, the same search in SQL).
 
     Args:
         documents: registry documents, in the order to show them.
@@ -205,8 +196,7 @@ def document_page(documents: Sequence[Any], query: str, page: int,
         per_page: rows on a page.
     """
     matching = [d for d in documents if document_matches(d, query)]
-    pages = max(1, -(-len(matching) // per_page))
-    number = min(max(page, 0), pages - 1)
+    number, pages = page_bounds(len(matching), page, per_page)
     return DocumentPage(matching[number * per_page : (number + 1) * per_page], len(matching),
                         number, pages)
 

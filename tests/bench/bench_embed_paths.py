@@ -4,13 +4,15 @@ The texts are what ingest embeds: chunks of real PDFs (parsed, cleaned and chunk
 project's own code, with the document context in front), taken evenly over the documents. Arms,
 alternated ``--repeats`` times so that a change of machine load hits all of them alike:
 
-- ``fp32``: today's path (sentence-transformers, torch fp32), at the configured batch size and
-  at larger ones;
+- ``fp32``: the fp32 path (sentence-transformers, torch fp32; indexes from before bf16 keep it),
+  at the configured batch size and at larger ones;
 - ``bf16``: the same model with its weights cast to bfloat16 (these CPUs have AVX-512 BF16);
 - ``autocast``: fp32 weights, matrix products in bfloat16 under ``torch.autocast``;
 - ``onnx fp32`` / ``onnx int8``: the product's ONNX paths (``ingest/onnx_embed.py``): the
   transformer exported with ``torch.onnx.export`` and run by ONNX Runtime, as is and with dynamic
-  int8 quantisation of its weights.
+  int8 quantisation of its weights;
+- ``embedder bf16``: the shipped bf16 path (``Embedder(precision="bf16")``: autocast inside),
+  what a new index gets on CPUs with bfloat16 products.
 
 Per arm: chunks/s (median over repeats), the ratio to today's path, and how far its vectors are
 from today's (cosine: mean, 1st percentile, min). Speed alone decides nothing: a path that changes
@@ -135,6 +137,8 @@ def main() -> None:
         for size in sorted({base, *(int(s) for s in args.batch_sizes.split(","))}):
             arms[f"onnx fp32 b{size}"] = embedder_arm("fp32", "onnx", size, Path(work))
             arms[f"onnx int8 b{size}"] = embedder_arm("int8", "onnx", size, Path(work))
+            # The shipped bf16 path (Embedder, autocast inside), what a new index gets here.
+            arms[f"embedder bf16 b{size}"] = embedder_arm("bf16", "torch", size, Path(work))
         report = measure(arms, texts, args.repeats, f"fp32 b{base}")
     one, five, _ = os.getloadavg()
     report.update({"texts": len(texts), "sets": args.sets, "threads": torch.get_num_threads(),

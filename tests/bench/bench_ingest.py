@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N PDFs")
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--no-tutorial", action="store_true", help="localrag's side only")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"],
                         help="embedding precision (LOCALRAG_EMBEDDING_PRECISION)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "ingest.json")
     args = parser.parse_args()

@@ -3,8 +3,10 @@
 saved chats of 10 answers each.
 
 Timed (median and p95 of ``--repeat`` runs, ms):
-- the Library tab's refresh: the indexed and the failed documents from the registry, one page of
-  rows, the count line; and a search by name;
+- the Library tab's refresh as the tab does it: the counts by status, one page of the indexed and
+  of the failed documents read in SQL (``Registry.documents_page``), the rows, the count line;
+  and a search by name; beside them, for comparison in the same run, the same page cut in
+  Python from every row (``render.document_page``, what the tab did before);
 - the scope picker's choices (nothing typed, a name typed) and resolving a folder pick;
 - the saved chats list and reopening a chat.
 The rows sent to the browser are one page (50) whatever the library's size; the bench prints
@@ -31,7 +33,13 @@ sys.path.insert(0, str(REPO))
 
 from app.owner.scope import scope_doc_ids  # noqa: E402
 from app.ui.chats import ChatStore, Turn  # noqa: E402
-from app.ui.render import count_line, document_page, documents_rows  # noqa: E402
+from app.ui.render import (  # noqa: E402
+    LIBRARY_PER_PAGE,
+    count_line,
+    document_page,
+    documents_rows,
+    failed_rows,
+)
 from app.ui.scope_picker import scope_choices  # noqa: E402
 from ingest.registry import FAILED, INDEXED, PathEntry, Registry  # noqa: E402
 
@@ -84,15 +92,29 @@ def main() -> None:
         docs = registry.documents(INDEXED)
 
         def refresh(query: str) -> int:
+            """What ``LibraryPage.view`` reads and renders: one page of each status."""
+            counts = registry.status_counts()
+            shown = registry.documents_page(INDEXED, query, 0, LIBRARY_PER_PAGE)
+            failed = registry.documents_page(FAILED, query, 0, LIBRARY_PER_PAGE)
+            count_line(counts.get(INDEXED, 0), counts.get(FAILED, 0),
+                       registry.indexed_chunk_total())
+            failed_rows(failed.documents)
+            return len(documents_rows(shown.documents))
+
+        def refresh_in_python(query: str) -> int:
+            """The tab before its page came from SQL: every row read, the page cut in Python."""
             indexed = list(reversed(registry.documents(INDEXED)))
-            failed = registry.documents(FAILED)
+            failed = list(reversed(registry.documents(FAILED)))
             shown = document_page(indexed, query, 0)
+            failed_rows(document_page(failed, query, 0).documents)
             count_line(len(indexed), len(failed), registry.indexed_chunk_total())
             return len(documents_rows(shown.documents))
 
         cases = [
             ("Library refresh (rows sent)", lambda: refresh("")),
             ("Library search by name (rows sent)", lambda: refresh("report-77")),
+            ("  the same, every row in Python (before)", lambda: refresh_in_python("")),
+            ("  search, every row in Python (before)", lambda: refresh_in_python("report-77")),
             ("scope choices, nothing typed (choices)", lambda: len(scope_choices(docs, "", []))),
             ("scope choices, a name typed (choices)",
              lambda: len(scope_choices(docs, "report 123", []))),
