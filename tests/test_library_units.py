@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from library_reference import document_matches, document_page
 
 from app.ui.render import (
     count_line,
     document_label,
-    document_matches,
-    document_page,
     documents_rows,
     failed_rows,
     outcome_words,

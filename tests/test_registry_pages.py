@@ -1,6 +1,6 @@
 """The Library tab's page of documents, read in SQL (``Registry.documents_page``): newest first,
 searched by title or file name in any case (non-ASCII letters too), counted and clamped like the
-in-Python ``render.document_page`` it replaces, indexed and failed documents apart."""
+in-Python ``library_reference.document_page`` it replaces, indexed and failed documents apart."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import types
 from pathlib import Path
 
 import pytest
+from library_reference import document_page
 
-from app.ui.render import document_page, page_line
+from app.ui.render import page_line
 from app.ui.state import AppState
 from ingest.registry import FAILED, INDEXED, PathEntry, Registry
 from ingest.settings import Settings

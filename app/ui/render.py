@@ -15,7 +15,7 @@ from typing import Any
 from app.answer.claims import NOT_FOUND_NOTE
 from app.answer.prompting import MARKER, Source
 from app.answer.quote import QUOTE_LEAD
-from ingest.registry import DocumentPage, file_name, page_bounds, search_needle
+from ingest.registry import DocumentPage
 from ingest.results import counted, plain_outcome
 
 # Every character markdown gives meaning to, so model text is shown as text.
@@ -172,33 +172,6 @@ def _when(timestamp: float) -> str:
     from datetime import datetime
 
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-
-
-def document_matches(document: Any, query: str) -> bool:
-    """Whether the search text is in the document's title or any of its file names (any case)."""
-    needle = search_needle(query)
-    if not needle:
-        return True
-    names = [document.title, *(file_name(p) for p in document.paths)]
-    return any(needle in name.casefold() for name in names)
-
-
-def document_page(documents: Sequence[Any], query: str, page: int,
-                  per_page: int = LIBRARY_PER_PAGE) -> DocumentPage:
-    """The documents matching ``query``, cut to page ``page`` (0-based, clamped to the pages
-    there are), so the browser only ever receives one page of rows. The Library tab asks the
-    registry for its page instead (``Registry.documents_page``, the same search in SQL).
-
-    Args:
-        documents: registry documents, in the order to show them.
-        query: search text (title or file name, case-insensitive substring); empty for all.
-        page: the page asked for; out-of-range numbers give the first or last page.
-        per_page: rows on a page.
-    """
-    matching = [d for d in documents if document_matches(d, query)]
-    number, pages = page_bounds(len(matching), page, per_page)
-    return DocumentPage(matching[number * per_page : (number + 1) * per_page], len(matching),
-                        number, pages)
 
 
 def count_line(documents: int, failed: int, passages: int) -> str:

@@ -6,7 +6,7 @@ Timed (median and p95 of ``--repeat`` runs, ms):
 - the Library tab's refresh as the tab does it: the counts by status, one page of the indexed and
   of the failed documents read in SQL (``Registry.documents_page``), the rows, the count line;
   and a search by name; beside them, for comparison in the same run, the same page cut in
-  Python from every row (``render.document_page``, what the tab did before);
+  Python from every row (``library_reference.document_page``, what the tab did before);
 - the scope picker's choices (nothing typed, a name typed) and resolving a folder pick;
 - the saved chats list and reopening a chat.
 The rows sent to the browser are one page (50) whatever the library's size; the bench prints
@@ -30,13 +30,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from library_reference import document_page  # noqa: E402
 
 from app.owner.scope import scope_doc_ids  # noqa: E402
 from app.ui.chats import ChatStore, Turn  # noqa: E402
 from app.ui.render import (  # noqa: E402
     LIBRARY_PER_PAGE,
     count_line,
-    document_page,
     documents_rows,
     failed_rows,
 )

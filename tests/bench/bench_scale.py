@@ -55,6 +55,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(REPO / "tests"))
 EVAL = REPO.parent / "shared" / "eval"
 
 from replicated_library import build_replicated  # noqa: E402
@@ -217,14 +218,16 @@ def _library_view(owner: Any) -> Callable[[str], int]:
 
 def _library_view_before(owner: Any) -> Callable[[str], int]:
     """The tab before its page came from SQL: every row read, the page cut in Python."""
+    from library_reference import document_page
+
     from app.ui import render
     from ingest.registry import FAILED, INDEXED
 
     def view(query: str) -> int:
         indexed = list(reversed(owner.documents(INDEXED)))
         failed = list(reversed(owner.documents(FAILED)))
-        shown = render.document_page(indexed, query, 0)
-        render.failed_rows(render.document_page(failed, query, 0).documents)
+        shown = document_page(indexed, query, 0)
+        render.failed_rows(document_page(failed, query, 0).documents)
         render.count_line(len(indexed), len(failed), owner.chunk_total())
         return len(render.documents_rows(shown.documents))
     return view
