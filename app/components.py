@@ -63,6 +63,8 @@ def retriever_over(settings: Settings, store: VectorStore, registry: Registry,
         rrf_k=settings.rrf_k,
         document_weight=settings.document_weight,
         topic_weight=settings.topic_weight,
+        period_weight=settings.period_weight,
+        statement_weight=settings.statement_weight,
     )
 
 

@@ -19,6 +19,15 @@ _BOUNDARIES = (
     re.compile(r"[.!?;:][\"')\]]?\s"),
     re.compile(r"\s"),
 )
+# In a table, the end of a row: a line ending in a figure, before a line starting a label. A
+# pypdf table row is one line ("Purchases of property 1,577 1,373") or a label followed by its
+# figures on lines of their own; either way a break here keeps the row with its label.
+_ROW_END = re.compile(r"(?<=[\d)%—–])[ \t]*\n(?=[ \t]*\(?[A-Za-z])")
+_TABLE_BOUNDARIES = (_ROW_END, *_BOUNDARIES)
+# A window is a table when at least this share of its lines (and three) end in a figure; prose
+# windows keep the prose breaks, so their chunks are what they were before rows were kept whole.
+_TABLE_LINE_SHARE, _TABLE_MIN_ROWS = 0.5, 3
+_FIGURE_END = re.compile(r"[\d)%—–]\s*$")
 # A break is only taken in the last part of the window, so chunks stay near the target size.
 _MIN_FILL = 0.5
 # Fewer word characters than this and a page (or tail) carries nothing worth indexing.
@@ -29,12 +38,22 @@ def _word_chars(text: str) -> int:
     return sum(ch.isalnum() for ch in text)
 
 
+def _tabular(text: str, start: int, end: int) -> bool:
+    """Whether the window's complete lines are mostly rows of figures (its last line, cut by
+    the window, does not count)."""
+    lines = [line for line in text[start:end].split("\n")[:-1] if line.strip()]
+    figures = sum(1 for line in lines if _FIGURE_END.search(line))
+    return figures >= _TABLE_MIN_ROWS and figures >= _TABLE_LINE_SHARE * len(lines)
+
+
 def _break_at(text: str, start: int, limit: int, size: int) -> int:
-    """Position in ``(start, limit]`` to end a chunk, at the strongest boundary available."""
+    """Position in ``(start, limit]`` to end a chunk, at the strongest boundary available
+    (in a table, the end of a row)."""
     if limit >= len(text):
         return len(text)
     window_from = start + int(size * _MIN_FILL)
-    for pattern in _BOUNDARIES:
+    boundaries = _TABLE_BOUNDARIES if _tabular(text, start, limit) else _BOUNDARIES
+    for pattern in boundaries:
         last = None
         for match in pattern.finditer(text, window_from, limit):
             last = match
@@ -50,10 +69,17 @@ def _skip_space(text: str, pos: int) -> int:
 
 
 def _overlap_start(text: str, end: int, overlap: int, start: int) -> int:
-    """Start of the next chunk: ``overlap`` characters back from ``end``, moved to a word start."""
+    """Start of the next chunk: ``overlap`` characters back from ``end``, moved to a word start
+    (in a table, to the first row that starts there, so no chunk opens with a row's figures cut
+    from its label)."""
     if overlap <= 0:
         return _skip_space(text, end)
     pos = max(start + 1, end - overlap)
+    if _tabular(text, start, end):
+        # No row starts within the overlap: the next chunk starts where this one ended, at a
+        # row (the break is a row's end), rather than inside one.
+        row = _ROW_END.search(text, pos, end)
+        return _skip_space(text, row.end() if row is not None and row.end() < end else end)
     while pos > start + 1 and not text[pos - 1].isspace():
         pos -= 1
     if pos <= start + 1:
@@ -105,7 +131,7 @@ _NAME_SEPARATORS = re.compile(r"[_\-.]+")
 OPENING_CHARS = 1500
 # Bumped whenever document_context changes: indexes built with another recipe get their keyword
 # rows rebuilt from the stored chunks (no re-embedding) on the next repair.
-CONTEXT_RECIPE = "title+name+opening1500"
+CONTEXT_RECIPE = "title+name+opening1500|filing+page+period"
 
 
 def document_opening(chunks: Sequence[Chunk]) -> str:
@@ -126,7 +152,8 @@ def document_context(title: str, file_name: str, opening: str = "") -> str:
     """
     stem = file_name.rsplit(".", 1)[0] if file_name.lower().endswith(".pdf") else file_name
     name_words = _NAME_SEPARATORS.sub(" ", stem).strip()
-    parts = [title.strip()] if title.strip() else []
+    title = " ".join(title.split())  # one line: a chunk's page context follows on the next
+    parts = [title] if title else []
     if name_words and name_words.lower() not in title.lower():
         parts.append(name_words)
     head = " ".join(opening.split())[:OPENING_CHARS]

@@ -25,6 +25,7 @@ from ingest.chunking import CONTEXT_RECIPE, document_context, document_opening, 
 from ingest.discovery import discover, os_reason, read_stable
 from ingest.embed import Embedder
 from ingest.errors import DocumentNotFound, LocalragError
+from ingest.filings import read_document
 from ingest.lexical import LexicalRow, StoredChunk
 from ingest.models import Chunk
 from ingest.ocr import OcrOptions
@@ -143,10 +144,16 @@ class Ingestor:
             chunks = [Chunk(int(m["page"]), int(m["index"]), int(m["start"]), int(m["end"]), text)
                       for text, m in zip(got["documents"], got["metadatas"], strict=True)]
             context = document_context(doc.title, doc.name, document_opening(chunks))
-            self.registry.replace_lexical(doc.doc_id, _lexical_rows(doc.doc_id, context, chunks))
+            read = read_document(chunks, doc.name)
+            self.registry.replace_lexical(doc.doc_id, _lexical_rows(doc.doc_id, context, chunks,
+                                                                    read.page_context),
+                                          read.facts)
             report.rebuilt_lexical.append(doc.name)
         if stale_recipe:
             self.registry.set_meta("context_recipe", CONTEXT_RECIPE)
+            report.new_context = bool(report.rebuilt_lexical)
+        if stale_recipe and report.rebuilt_lexical:
+            self.registry.optimize_lexical()  # every row was rewritten
 
     def _reconcile_vectors(self, report: RepairReport) -> None:
         stored = self.store.doc_chunk_counts()
@@ -338,6 +345,7 @@ class Ingestor:
         doc_id = entry.doc_id
         context = document_context(prep.title, Path(entry.path).name,
                                    document_opening(prep.chunks))
+        read = read_document(prep.chunks, Path(entry.path).name)
         self.registry.begin_document(doc_id, prep.title, entry.size, prep.page_count)
         chunks = prep.chunks
         step = max(self.embed_batch_size * 4, 1)
@@ -358,7 +366,9 @@ class Ingestor:
         self.registry.finish_document(
             doc_id, status=INDEXED, chunks=len(chunks), pages=prep.page_count,
             empty_pages=len(prep.empty_pages), problems=list(prep.problems), error=None,
-            path=entry, title=prep.title, lexical_rows=_lexical_rows(doc_id, context, chunks),
+            path=entry, title=prep.title,
+            lexical_rows=_lexical_rows(doc_id, context, chunks, read.page_context),
+            facts=read.facts,
         )
 
     def drop_if_unreferenced(self, doc_id: str) -> None:
@@ -387,9 +397,15 @@ class Ingestor:
         return doc
 
 
-def _lexical_rows(doc_id: str, context: str, chunks: Iterable[Chunk]) -> list[LexicalRow]:
+def _lexical_rows(doc_id: str, context: str, chunks: Iterable[Chunk],
+                  page_context: dict[int, str] | None = None) -> list[LexicalRow]:
+    """Keyword rows: each chunk with its document's context and, on the next line, its page's
+    (the document part alone is the document's identity: ``lexical.identity``)."""
+    page_context = page_context or {}
     return [LexicalRow(StoredChunk(chunk_id(doc_id, c.index), doc_id, c.page, c.index,
-                                   c.char_start, c.char_end, c.text), context) for c in chunks]
+                                   c.char_start, c.char_end, c.text),
+                       f"{context}\n{page_context[c.page]}" if page_context.get(c.page)
+                       else context) for c in chunks]
 
 
 def _metadata(doc_id: str, chunk: Chunk, ocr_pages: dict[int, float] | None = None

@@ -6,7 +6,7 @@ paths) in one transaction after the last one, so a killed process never leaves a
 document that counts as done; ``pending_repairs`` finds what the next writer must clean up.
 
 Over 400 lines because every statement on the file lives here (documents, paths, their pages
-for the Library, keyword rows): a second module would need this one's connection and schema.
+for the Library, keyword rows, filing facts): a second module would need this one's connection and schema.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest import lexical
+from ingest import filing_index, lexical
+from ingest.filings import AskedPeriod, DocumentFacts
 from ingest.lexical import LexicalHit, LexicalRow
 
 INDEXING, INDEXED, FAILED, REMOVING = "indexing", "indexed", "failed", "removing"
@@ -139,6 +140,7 @@ class Registry:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
         self._db.executescript(lexical.SCHEMA)
+        self._db.executescript(filing_index.SCHEMA)
         self._db.create_function("folded_contains", 2, _folded_contains, deterministic=True)
         self._db.create_function("file_name_contains", 2, _file_name_contains,
                                  deterministic=True)
@@ -303,13 +305,15 @@ class Registry:
         path: PathEntry,
         title: str = "",
         lexical_rows: Iterable[LexicalRow] = (),
+        facts: DocumentFacts | None = None,
     ) -> None:
-        """Mark a document done (indexed or failed), store its lexical rows and point ``path`` at
-        it, in one transaction."""
+        """Mark a document done (indexed or failed), store its lexical rows and filing facts and
+        point ``path`` at it, in one transaction."""
         now = time.time()
         with self.transaction() as db:
             lexical.delete_document(db, doc_id)
             lexical.insert(db, lexical_rows)
+            filing_index.insert(db, doc_id, facts or DocumentFacts())
             db.execute(
                 "INSERT INTO documents(doc_id, title, size, pages, chunks, empty_pages, status,"
                 " error, problems, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -346,6 +350,7 @@ class Registry:
             )
             db.execute("DELETE FROM paths WHERE doc_id=?", (doc_id,))
             lexical.delete_document(db, doc_id)
+            filing_index.delete_document(db, doc_id)
 
     def all_paths(self) -> list[str]:
         return [r["path"] for r in self._db.execute("SELECT path FROM paths ORDER BY added_at")]
@@ -356,16 +361,24 @@ class Registry:
             db.execute("DELETE FROM paths")
             db.execute("DELETE FROM documents")
             lexical.delete_all(db)
+            filing_index.delete_all(db)
 
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
             lexical.delete_document(db, doc_id)
+            filing_index.delete_document(db, doc_id)
             db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
 
-    def replace_lexical(self, doc_id: str, rows: Iterable[LexicalRow]) -> None:
+    def optimize_lexical(self) -> None:
+        with self.transaction() as db:
+            lexical.optimize(db)
+
+    def replace_lexical(self, doc_id: str, rows: Iterable[LexicalRow],
+                        facts: DocumentFacts | None = None) -> None:
         with self.transaction() as db:
             lexical.delete_document(db, doc_id)
             lexical.insert(db, rows)
+            filing_index.insert(db, doc_id, facts or DocumentFacts())
 
     # -- lexical reads -------------------------------------------------------------------------
     # ``doc_ids``: only chunks of those documents (None: the whole index).
@@ -382,6 +395,14 @@ class Registry:
     def topical_documents(self, text: str, limit: int,
                           doc_ids: Collection[str] | None = None) -> list[str]:
         return lexical.topical_documents(self._db, text, limit, doc_ids)
+
+    def covering(self, doc_ids: Collection[str] | None, period: AskedPeriod) -> set[str]:
+        """Those of ``doc_ids`` that report on ``period`` (``filing_index.covering``)."""
+        return filing_index.covering(self._db, doc_ids, period)
+
+    def statement_chunks(self, text: str, statements: Collection[str],
+                         doc_ids: Collection[str], limit: int) -> list[lexical.StoredChunk]:
+        return filing_index.statement_chunks(self._db, text, list(statements), doc_ids, limit)
 
     def documents_without_terms(self) -> set[str]:
         """Indexed documents with text that the document-level keyword index lacks (indexes

@@ -58,6 +58,8 @@ class RepairReport:
     removed_orphan_chunks: int = 0
     dropped_damaged: list[str] = field(default_factory=list)
     rebuilt_lexical: list[str] = field(default_factory=list)
+    # The rows were rebuilt for this version's keyword context (not because they were missing).
+    new_context: bool = False
 
     @property
     def empty(self) -> bool:

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     topic_weight: float = Field(
         0.5, ge=0, description="Weight of the documents whose whole text matches the question "
         "best (BM25) in fusion; 0 turns it off.")
+    period_weight: float = Field(
+        1.0, ge=0, description="Weight, in fusion, of the named filings that report on the "
+        "fiscal year a question asks about (FY2019, Q2 2023, as of 2022); 0 turns it off.")
+    statement_weight: float = Field(
+        1.0, ge=0, description="Weight, in fusion, of the statement pages (cash flows, income, "
+        "balance sheet) a question names or implies, in the filings it names; 0 turns it off.")
     llm_backend: Literal["auto", "ollama", "llamacpp", "openai"] = Field(
         "auto", description="'ollama', 'llamacpp' (embedded), 'openai' (an OpenAI-compatible "
         "server at openai_url: your documents are sent to it) or 'auto': Ollama when it answers "

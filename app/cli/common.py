@@ -49,7 +49,11 @@ def report_repair(report: Any) -> None:
         click.echo(f"repaired: removed half-indexed {name} (an earlier run was interrupted)", err=True)
     if report.removed_orphan_chunks:
         click.echo(f"repaired: removed {report.removed_orphan_chunks} orphaned chunks", err=True)
-    if report.rebuilt_lexical:
+    if report.rebuilt_lexical and report.new_context:
+        click.echo(f"updated: the keyword index of {len(report.rebuilt_lexical)} documents now "
+                   "knows their page headings, statements and filing periods (nothing embedded "
+                   "again; `localrag reindex` also cuts their tables between rows)", err=True)
+    elif report.rebuilt_lexical:
         click.echo(f"repaired: rebuilt the keyword index of {len(report.rebuilt_lexical)} documents",
                    err=True)
     for name in report.dropped_damaged:
