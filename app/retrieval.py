@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ingest.embed import Embedder
 from ingest.filings import asked_period, asked_statements
-from ingest.lexical import STOPWORDS
+from ingest.lexical import STEM_CHARS, STOPWORDS, stems
 from ingest.lexical import StoredChunk as Candidate  # one chunk proposed by a retriever
 from ingest.registry import Registry
 from ingest.store import VectorStore
@@ -85,15 +85,6 @@ def reciprocal_rank_fusion(
     return scores
 
 
-# Words compared by their first letters: a crude stem that makes "antibodies"/"antibody" and
-# "infected"/"infection" one word for phrase matching.
-_STEM_CHARS = 6
-
-
-def _stems(text: str) -> list[str]:
-    return [w[:_STEM_CHARS] for w in re.findall(r"\w+", text.lower())]
-
-
 def phrase_ranking(query: str, candidates: Sequence[Candidate]) -> list[Candidate]:
     """Candidates holding the query's adjacent word pairs ("capture antibodies"), most pairs
     first; the ones with none are left out.
@@ -102,16 +93,16 @@ def phrase_ranking(query: str, candidates: Sequence[Candidate]) -> list[Candidat
     few candidates that dense and keyword search found costs ~1 ms, where a phrase query over
     the whole keyword index cost up to 126 ms at 100k chunks, for the same hit@4.
     """
-    words = _stems(query)
-    stop = {w[:_STEM_CHARS] for w in STOPWORDS}
+    words = stems(query)
+    stop = {w[:STEM_CHARS] for w in STOPWORDS}
     pairs = {(a, b) for a, b in zip(words, words[1:], strict=False)
              if not (a in stop and b in stop)}
     if not pairs:
         return []
     counted = []
     for cand in candidates:
-        stems = _stems(cand.text)
-        found = sum(1 for pair in zip(stems, stems[1:], strict=False) if pair in pairs)
+        passage = stems(cand.text)
+        found = sum(1 for pair in zip(passage, passage[1:], strict=False) if pair in pairs)
         if found:
             counted.append((found, cand))
     counted.sort(key=lambda item: -item[0])

@@ -9,12 +9,11 @@ by ``ingest.filings`` (pure); this module only stores and queries them.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Collection, Sequence
 
 from ingest.filings import AskedPeriod, DocumentFacts
-from ingest.lexical import StoredChunk, query_terms
+from ingest.lexical import STEM_CHARS, StoredChunk, query_terms, stems
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS statement_pages (
@@ -91,19 +90,9 @@ def statement_chunks(db: sqlite3.Connection, text: str, statements: Sequence[str
         "WHERE s.doc_id IN (SELECT value FROM json_each(?)) AND s.statement IN "
         "(SELECT value FROM json_each(?)) ORDER BY c.doc_id, c.idx",
         (json.dumps(sorted(doc_ids)), json.dumps(list(statements)))).fetchall()
-    terms = {_stem(t) for t in query_terms(text)}
+    terms = {t[:STEM_CHARS] for t in query_terms(text)}
     scored = []
     for order, row in enumerate(rows):
-        words = {_stem(w) for w in _WORD.findall(row[6].lower())}
-        scored.append((-len(terms & words), order, StoredChunk(*row)))
+        scored.append((-len(terms & set(stems(row[6]))), order, StoredChunk(*row)))
     scored.sort(key=lambda item: item[:2])
     return [chunk for _, _, chunk in scored[:limit]]
-
-
-_WORD = re.compile(r"\w+")
-# Words compared by their first letters, a crude stem ("expenditures" / "expenditure").
-_STEM_CHARS = 6
-
-
-def _stem(word: str) -> str:
-    return word[:_STEM_CHARS]

@@ -100,6 +100,15 @@ class LexicalHit:
     score: float
 
 
+# Words compared by their first letters: a crude stem that makes "antibodies"/"antibody" and
+# "infected"/"infection" one word (phrase matching, statement pages).
+STEM_CHARS = 6
+
+
+def stems(text: str) -> list[str]:
+    return [w[:STEM_CHARS] for w in _WORD.findall(text.lower())]
+
+
 def query_terms(text: str) -> list[str]:
     """Distinct lowercase words of a query, stopwords dropped (kept if nothing else is left)."""
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
