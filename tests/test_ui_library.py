@@ -27,6 +27,22 @@ def upload(page, *pdfs) -> str:
     return page.locator("#lr-upload-report").inner_text()
 
 
+def pick(page, selector: str, name: str) -> None:
+    """Choose ``name`` in a dropdown, until the dropdown shows it: a click on an option that
+    the list re-renders under does not take (Retry then retried nothing: a 60 s timeout, once
+    in a full run)."""
+    shown = f"document.querySelector('{selector} input').value.includes('{name}')"
+    for _ in range(3):
+        page.locator(f"{selector} input").click()
+        page.get_by_role("option", name=name, exact=False).click()
+        try:
+            page.wait_for_function(shown, timeout=5_000)
+            return
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: pick again
+            continue
+    page.wait_for_function(shown, timeout=5_000)
+
+
 def table_text(page, selector: str = "#lr-documents") -> str:
     return page.locator(selector).inner_text()
 
@@ -105,7 +121,6 @@ def test_library_tab(page, tmp_path):
     wait_for_text(page, "#lr-library-count", "1 document · 1 file could not be read")
 
     # Retry reads the failed file again (the same bytes fail the same way).
-    page.locator("#lr-failed-pick input").click()
-    page.get_by_role("option", name="broken.pdf", exact=False).click()
+    pick(page, "#lr-failed-pick", "broken.pdf")
     page.locator("#lr-retry").click()
     wait_for_text(page, "#lr-failed-report", "✗ broken.pdf — could not be read: truncated PDF")
