@@ -20,7 +20,6 @@ from datetime import date
 from ingest.models import Chunk
 
 CASH_FLOWS, INCOME, BALANCE, EQUITY = "cash flows", "income", "balance sheet", "equity"
-STATEMENTS = (CASH_FLOWS, INCOME, BALANCE, EQUITY)
 
 # Statement titles as filings print them ("CONSOLIDATED STATEMENTS OF CASH FLOWS", "Consolidated
 # Balance Sheets", "Statement of Financial Position", "Statements of Operations").
@@ -171,10 +170,6 @@ class FilingFacts:
     form: str = ""
     period_end: date | None = None
     periods: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def fiscal_years(self) -> tuple[int, ...]:
-        return tuple(dict.fromkeys(year for year, _ in self.periods))
 
     def context(self) -> str:
         parts = [f"form {self.form}"] if self.form else []
