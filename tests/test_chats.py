@@ -92,7 +92,9 @@ def test_the_export_has_every_question_its_answer_and_its_sources(tmp_path):
     assert "## Tide gauge?\n\nInstalled in 1962 [tides.pdf p.3]." in text
     assert "## Pears?\n\n340 pear trees [orchard.pdf p.1]." in text
     assert "- [1] tides.pdf, page 3 (Tide gauges)" in text and "- [2] orchard.pdf, page 1\n" in text
-    assert "Questions limited to: tides-doc." in text
+    assert "Questions limited to: tides-doc." in text  # no names given: the stored picks
+    named = chat_markdown(store.get(chat_id), ["Tide gauges (tides.pdf)"])
+    assert "Questions limited to: Tide gauges (tides.pdf)." in named and "tides-doc" not in named
     assert "[1]" not in text.split("Sources:")[0]  # no bare marker left in the answers
 
 

@@ -60,6 +60,20 @@ def choose_scope(page, name: str) -> None:
     page.keyboard.press("Escape")  # close the option list (Stop has nothing to stop)
 
 
+def watch_for_placeholder(page) -> None:
+    """Set ``window.__sawPlaceholder`` once the last chat row shows an unfinished answer (ends
+    with "…"); a MutationObserver sees every rendered state, however briefly it shows."""
+    page.evaluate("""() => {
+        window.__sawPlaceholder = false;
+        new MutationObserver(() => {
+            const r = document.querySelectorAll('#lr-chat .message-row');
+            if (r.length && r[r.length - 1].innerText.trim().endsWith('…'))
+                window.__sawPlaceholder = true;
+        }).observe(document.querySelector('#lr-chat'),
+                   {subtree: true, childList: true, characterData: true});
+    }""")
+
+
 def test_scoped_saved_chat_survives_a_restart(library, test_gguf, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -81,12 +95,16 @@ def test_scoped_saved_chat_survives_a_restart(library, test_gguf, tmp_path):
             assert "orchard.pdf" in sources and "tides.pdf" not in sources
             assert page.locator(ROWS).count() == 4
 
-            # Regenerate answers the last question again in place of its answer.
+            # Regenerate answers the last question again in place of its answer. The old answer
+            # already holds 340: wait until the new one has started (its placeholder was shown),
+            # else Edit below would race the answer still being written and saved.
+            watch_for_placeholder(page)
             page.locator("#lr-regenerate").click()
             page.wait_for_function(
                 "() => { const r = document.querySelectorAll('#lr-chat .message-row');"
-                " return r.length === 4 && r[3].innerText.includes('340')"
-                " && !r[3].innerText.trim().endsWith('…'); }", timeout=ANSWER_TIMEOUT_MS)
+                " return window.__sawPlaceholder && r.length === 4"
+                " && r[3].innerText.includes('340') && !r[3].innerText.trim().endsWith('…'); }",
+                timeout=ANSWER_TIMEOUT_MS)
             # Edit the last question: it goes back into the box, its answer goes.
             page.locator("#lr-edit-last").click()
             page.wait_for_function(
@@ -111,6 +129,7 @@ def test_scoped_saved_chat_survives_a_restart(library, test_gguf, tmp_path):
             exported = Path(download.value.path()).read_text()
             assert "## How many pear trees of the Conference variety grow there?" in exported
             assert "[orchard.pdf p.2]" in exported and "tides.pdf" not in exported
+            assert "Questions limited to: orchard.pdf." in exported  # named, not an id
             page.screenshot(path=str(SCREENSHOTS / "saved-chats.png"))
             browser.close()
 

@@ -3,6 +3,7 @@ rename, export as Markdown and delete (asked first)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app.ui.chats import ChatStore, chat_label, chat_markdown, export_name
@@ -15,9 +16,11 @@ class ChatList:
     """Owns the saved-chats column. ``reopen`` (from the chat page) turns a stored chat into the
     chat page's outputs; the list only picks which."""
 
-    def __init__(self, store: ChatStore, exports_dir: Any) -> None:
+    def __init__(self, store: ChatStore, exports_dir: Any,
+                 scope_labels: Callable[[list[str]], list[str]]) -> None:
         self.store = store
         self.exports_dir = exports_dir
+        self.scope_labels = scope_labels  # scope picks (document ids) -> names, for the export
 
     def build(self) -> None:
         import gradio as gr
@@ -67,7 +70,7 @@ class ChatList:
             return "Nothing to export yet.", gr.update(visible=False)
         self.exports_dir.mkdir(parents=True, exist_ok=True)
         path = self.exports_dir / export_name(chat)
-        path.write_text(chat_markdown(chat), encoding="utf-8")
+        path.write_text(chat_markdown(chat, self.scope_labels(chat.scope)), encoding="utf-8")
         return (f"Exported {len(chat.turns)} questions.",
                 gr.update(value=str(path), label=f"Download {path.name}", visible=True))
 

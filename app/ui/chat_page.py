@@ -22,7 +22,7 @@ from app.ui.render import (
     quote_markdown,
     sources_html,
 )
-from app.ui.scope_picker import scope_choices, scope_summary
+from app.ui.scope_picker import pick_label, scope_choices, scope_summary
 from app.ui.state import AppState
 from app.ui.stop_signals import StopSignals
 from app.ui.viewer import PageViewer
@@ -83,7 +83,7 @@ class ChatPage:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.stops = StopSignals()
-        self.chat_list = ChatList(state.chats, state.settings.exports_dir)
+        self.chat_list = ChatList(state.chats, state.settings.exports_dir, self.scope_labels)
         self.viewer = PageViewer(state.settings.ocr_cache_path)
 
     def build(self) -> None:
@@ -134,6 +134,10 @@ class ChatPage:
         if not picks:
             return None
         return scope_doc_ids(self.state.library.documents(), picks)
+
+    def scope_labels(self, picks: list[str]) -> list[str]:
+        documents = self.state.library.documents() if picks else []
+        return [pick_label(p, documents) for p in picks]
 
     def scope_text(self, picks: list[str]) -> str:
         if not picks:

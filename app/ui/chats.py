@@ -177,13 +177,14 @@ def resolve_markers(text: str, sources: Sequence[dict[str, Any]]) -> str:
     return MARKER.sub(named, text)
 
 
-def chat_markdown(chat: Chat) -> str:
+def chat_markdown(chat: Chat, scope_labels: Sequence[str] = ()) -> str:
     """The chat as a Markdown document: each question, its answer with the citations resolved
-    to file and page, and the sources it was given."""
+    to file and page, and the sources it was given. ``scope_labels``: the names of the chat's
+    scope picks, which are stored as document ids (the ids are written when none are given)."""
     lines = [f"# {chat.title}", "",
              f"Exported from localrag on {datetime.now():%Y-%m-%d %H:%M}."]
     if chat.scope:
-        lines.append(f"Questions limited to: {', '.join(chat.scope)}.")
+        lines.append(f"Questions limited to: {', '.join(scope_labels or chat.scope)}.")
     for turn in chat.turns:
         lines += ["", f"## {turn.question}", "", resolve_markers(turn.answer, turn.sources)]
         if turn.sources:
