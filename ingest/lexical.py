@@ -454,5 +454,12 @@ def chunk_counts(db: sqlite3.Connection) -> dict[str, int]:
     return dict(db.execute("SELECT doc_id, COUNT(*) FROM chunks GROUP BY doc_id").fetchall())
 
 
+def document_chunks(db: sqlite3.Connection, doc_id: str) -> list[StoredChunk]:
+    """A document's chunks as stored beside its keyword rows, in index order."""
+    return [StoredChunk(*r) for r in db.execute(
+        "SELECT chunk_id, doc_id, page, idx, start, end, body FROM chunks WHERE doc_id=? "
+        "ORDER BY idx", (doc_id,))]
+
+
 def chunk_ids(db: sqlite3.Connection) -> list[str]:
     return [r[0] for r in db.execute("SELECT chunk_id FROM chunks")]

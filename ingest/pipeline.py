@@ -139,10 +139,7 @@ class Ingestor:
             if (trusted or counts.get(doc.doc_id, 0) == doc.chunks) and not stale_recipe \
                     and doc.doc_id not in without_terms:
                 continue
-            got = self.store.collection.get(where={"doc_id": doc.doc_id},
-                                            include=["documents", "metadatas"])
-            chunks = [Chunk(int(m["page"]), int(m["index"]), int(m["start"]), int(m["end"]), text)
-                      for text, m in zip(got["documents"], got["metadatas"], strict=True)]
+            chunks = self._stored_chunks(doc)
             context = document_context(doc.title, doc.name, document_opening(chunks))
             read = read_document(chunks, doc.name)
             self.registry.replace_lexical(doc.doc_id, _lexical_rows(doc.doc_id, context, chunks,
@@ -154,6 +151,17 @@ class Ingestor:
             report.new_context = bool(report.rebuilt_lexical)
         if stale_recipe and report.rebuilt_lexical:
             self.registry.optimize_lexical()  # every row was rewritten
+
+    def _stored_chunks(self, doc: Document) -> list[Chunk]:
+        """A document's chunks, from its keyword rows when they are all there (a new context
+        recipe: 1 ms a document), else from the vector store (0.11 s a document at 1M chunks)."""
+        stored = self.registry.document_chunks(doc.doc_id)
+        if len(stored) == doc.chunks:
+            return [Chunk(c.page, c.index, c.start, c.end, c.text) for c in stored]
+        got = self.store.collection.get(where={"doc_id": doc.doc_id},
+                                        include=["documents", "metadatas"])
+        return [Chunk(int(m["page"]), int(m["index"]), int(m["start"]), int(m["end"]), text)
+                for text, m in zip(got["documents"], got["metadatas"], strict=True)]
 
     def _reconcile_vectors(self, report: RepairReport) -> None:
         stored = self.store.doc_chunk_counts()

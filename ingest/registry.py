@@ -422,5 +422,8 @@ class Registry:
     def lexical_counts(self) -> dict[str, int]:
         return lexical.chunk_counts(self._db)
 
+    def document_chunks(self, doc_id: str) -> list[lexical.StoredChunk]:
+        return lexical.document_chunks(self._db, doc_id)
+
     def lexical_chunk_ids(self) -> list[str]:
         return lexical.chunk_ids(self._db)

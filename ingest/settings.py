@@ -134,6 +134,11 @@ class Settings(BaseSettings):
         None, description="Layers offloaded to the GPU (Ollama num_gpu / llama.cpp n_gpu_layers); "
         "empty: the Modelfile's num_gpu. Needs a CUDA build of llama-cpp-python for llama.cpp."
     )
+    # llama.cpp repacks most Q4 weights into its own (anonymous) buffers on these CPUs; a mapped
+    # file then stays resident beside the repacked copy: 1.06 GB of file pages for nothing with
+    # the 1.5B model (docs/BENCHMARKS.md "Model memory").
+    llm_mmap: bool = Field(False, description="Map the GGUF file (llama.cpp use_mmap) instead of "
+                           "reading it into memory.")
     keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded.")
     temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature; empty: the Modelfile's."

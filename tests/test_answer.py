@@ -81,6 +81,54 @@ def test_known_fact_is_answered_and_cited_to_its_page(chain):
     assert (quote.start, quote.end) in answer.evidence()[quote.source]
 
 
+def mapped_files() -> set[str]:
+    return {line.split(maxsplit=5)[5] for line in Path("/proc/self/maps").read_text().splitlines()
+            if len(line.split(maxsplit=5)) == 6}
+
+
+def test_the_model_is_read_into_memory_unless_mapping_is_asked_for(chain, config):
+    # On these CPUs llama.cpp repacks most weights into its own buffers: a mapped GGUF stayed
+    # resident beside them (1.06 GB for the 1.5B model, docs/BENCHMARKS.md "Model memory").
+    from app.llm.backends import open_llm
+
+    gguf = str(Path(config.gguf).resolve())
+    assert chain.llm.details["mmap"] is False
+    assert gguf not in mapped_files()
+    mapped = open_llm(config.model_copy(update={"llm_mmap": True}))
+    try:
+        assert mapped.details["mmap"] is True and gguf in mapped_files()
+    finally:
+        mapped.chat_model.client.close()
+
+
+def test_llama_cpp_is_built_without_the_amx_kernels_that_crash(chain):
+    # `make setup` compiles llama.cpp without AMX: with it every answer segfaulted on a
+    # Sapphire Rapids-class CPU (llama.cpp #20824); AVX-512 weight repacking stays on.
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info()
+    assert b"AMX_INT8 = 1" not in info, info
+    assert chain.llm.details["weight_repacking"] == "on"
+    assert chain.llm.chat_model.client.model_params.use_extra_bufts is True
+
+
+def test_a_build_with_amx_kernels_loads_the_model_without_extra_buffers(config, monkeypatch):
+    import llama_cpp
+
+    import app.llm.backends as backends
+
+    defaults = llama_cpp.llama_cpp.llama_model_default_params
+    monkeypatch.setattr(backends, "has_amx_kernels", lambda _: True)
+    llm = backends.open_llm(config)
+    try:
+        assert llm.chat_model.client.model_params.use_extra_bufts is False
+        assert llm.details["weight_repacking"].startswith("off: this llama.cpp build has AMX")
+        assert llama_cpp.llama_cpp.llama_model_default_params is defaults  # restored
+        assert llm.complete([("user", "Reply with the single word: ready")]).strip()
+    finally:
+        llm.chat_model.client.close()
+
+
 def test_sources_and_the_quote_come_before_the_first_token(chain):
     events = list(chain.stream("When does the community garden open on Saturdays?"))
     kinds = [e.kind for e in events]

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,34 @@ def llama_cpp_env(threads: int) -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def has_amx_kernels(llama_cpp) -> bool:
+    """Whether this llama.cpp build repacks weights for AMX. Its AMX matrix multiply crashes the
+    process on some Xeons (llama.cpp #20824, no fix upstream; every answer here segfaulted on a
+    Sapphire Rapids-class CPU), so `make setup` builds llama.cpp without it."""
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
+@contextmanager
+def without_extra_buffers(llama_cpp) -> Iterator[None]:
+    """Load a model with llama.cpp's extra buffer types (AMX, CPU repacking) off: the only way
+    past the AMX crash for a build that has it, at the cost of the repacked kernels' speed.
+    llama-cpp-python exposes no argument for it, so its default model parameters are patched
+    while the model loads."""
+    low_level = llama_cpp.llama_cpp
+    defaults = low_level.llama_model_default_params
+
+    def no_extra_buffers():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    low_level.llama_model_default_params = no_extra_buffers
+    try:
+        yield
+    finally:
+        low_level.llama_model_default_params = defaults
+
+
 def open_llamacpp(settings: Settings, modelfile: Modelfile, reason: str,
                   on_status: Callable[[str], None] = lambda _: None) -> ChatBackend:
     path = ensure_gguf(resolve_gguf(settings, modelfile), on_status)
@@ -258,24 +287,27 @@ def open_llamacpp(settings: Settings, modelfile: Modelfile, reason: str,
     gpu_layers = settings.gpu_layers if settings.gpu_layers is not None else \
         modelfile.int_parameter("num_gpu", 0)
     on_status(f"loading {path.name} ...")
+    amx = has_amx_kernels(llama_cpp)
     try:
-        chat = ChatLlamaCpp(
-            model_path=str(path),
-            n_ctx=num_ctx,
-            n_batch=512,  # LangChain's default of 8 makes prompt processing several times slower
-            rope_freq_base=0,  # 0 = the GGUF's own; LangChain's 10000 breaks Qwen and SmolLM
-            n_threads=settings.llm_threads,
-            model_kwargs={"n_threads_batch": settings.llm_threads},
-            n_gpu_layers=gpu_layers,
-            max_tokens=num_predict,
-            temperature=settings.temperature if settings.temperature is not None
-            else modelfile.float_parameter("temperature", 0.1),
-            top_p=modelfile.float_parameter("top_p", 0.9),
-            top_k=modelfile.int_parameter("top_k", 40),
-            repeat_penalty=modelfile.float_parameter("repeat_penalty", 1.1),
-            stop=modelfile.stop or None,
-            verbose=False,
-        )
+        with without_extra_buffers(llama_cpp) if amx else nullcontext():
+            chat = ChatLlamaCpp(
+                model_path=str(path),
+                n_ctx=num_ctx,
+                n_batch=512,  # LangChain's default of 8 makes prompt processing several times slower
+                rope_freq_base=0,  # 0 = the GGUF's own; LangChain's 10000 breaks Qwen and SmolLM
+                n_threads=settings.llm_threads,
+                model_kwargs={"n_threads_batch": settings.llm_threads},
+                n_gpu_layers=gpu_layers,
+                use_mmap=settings.llm_mmap,
+                max_tokens=num_predict,
+                temperature=settings.temperature if settings.temperature is not None
+                else modelfile.float_parameter("temperature", 0.1),
+                top_p=modelfile.float_parameter("top_p", 0.9),
+                top_k=modelfile.int_parameter("top_k", 40),
+                repeat_penalty=modelfile.float_parameter("repeat_penalty", 1.1),
+                stop=modelfile.stop or None,
+                verbose=False,
+            )
     except ValueError as err:
         raise LLMError(f"llama.cpp could not load {path}: {err}") from None
     client = chat.client
@@ -288,6 +320,9 @@ def open_llamacpp(settings: Settings, modelfile: Modelfile, reason: str,
         "llamacpp", reason, str(path), chat, num_ctx, num_predict,
         modelfile.system or DEFAULT_SYSTEM_PROMPT, count_tokens,
         details={"threads": settings.llm_threads, "gpu_layers": gpu_layers if offload else 0,
+                 "mmap": settings.llm_mmap,
+                 "weight_repacking": "off: this llama.cpp build has AMX kernels, which crash on "
+                 "some CPUs; `make setup` rebuilds it without them" if amx else "on",
                  "gpu_offload_supported": offload,
                  "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")},
         explain=lambda err: LLMError(f"llama.cpp failed: {type(err).__name__}: {err}"),
