@@ -134,11 +134,18 @@ class Settings(BaseSettings):
         None, description="Layers offloaded to the GPU (Ollama num_gpu / llama.cpp n_gpu_layers); "
         "empty: the Modelfile's num_gpu. Needs a CUDA build of llama-cpp-python for llama.cpp."
     )
-    # llama.cpp repacks most Q4 weights into its own (anonymous) buffers on these CPUs; a mapped
-    # file then stays resident beside the repacked copy: 1.06 GB of file pages for nothing with
-    # the 1.5B model (docs/BENCHMARKS.md "Model memory").
+    # With repacking (llm_repack) llama.cpp copies most Q4 weights into its own (anonymous)
+    # buffers; a mapped file then stays resident beside the repacked copy: 1.06 GB of file pages
+    # for nothing with the 1.5B model (docs/BENCHMARKS.md "Model memory").
     llm_mmap: bool = Field(False, description="Map the GGUF file (llama.cpp use_mmap) instead of "
                            "reading it into memory.")
+    # Repacked weights (llama.cpp's extra buffer types) generate faster but read the prompt
+    # slower here: with them the first token of a 1,500-token prompt came 1.37x later (16.1 vs
+    # 11.8 s) and tokens came 1.23x faster (13.8 vs 11.2/s); without them an answer shorter than
+    # about 260 tokens ends sooner, and the first token, which the user waits for, comes sooner
+    # (docs/BENCHMARKS.md "Weight repacking").
+    llm_repack: bool = Field(False, description="Let llama.cpp repack the weights for its CPU "
+                             "kernels (faster generation, slower prompt reading).")
     keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded.")
     temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature; empty: the Modelfile's."

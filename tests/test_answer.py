@@ -103,27 +103,39 @@ def test_the_model_is_read_into_memory_unless_mapping_is_asked_for(chain, config
 
 def test_llama_cpp_is_built_without_the_amx_kernels_that_crash(chain):
     # `make setup` compiles llama.cpp without AMX: with it every answer segfaulted on a
-    # Sapphire Rapids-class CPU (llama.cpp #20824); AVX-512 weight repacking stays on.
+    # Sapphire Rapids-class CPU (llama.cpp #20824).
     import llama_cpp
 
     info = llama_cpp.llama_print_system_info()
     assert b"AMX_INT8 = 1" not in info, info
-    assert chain.llm.details["weight_repacking"] == "on"
-    assert chain.llm.chat_model.client.model_params.use_extra_bufts is True
+    # Not repacked by default: the first token comes sooner (docs/BENCHMARKS.md).
+    assert chain.llm.details["weight_repacking"] == "off"
+    assert chain.llm.chat_model.client.model_params.use_extra_bufts is False
 
 
-def test_a_build_with_amx_kernels_loads_the_model_without_extra_buffers(config, monkeypatch):
+def open_repacked(config, monkeypatch, amx: bool):
     import llama_cpp
 
     import app.llm.backends as backends
 
     defaults = llama_cpp.llama_cpp.llama_model_default_params
-    monkeypatch.setattr(backends, "has_amx_kernels", lambda _: True)
-    llm = backends.open_llm(config)
+    monkeypatch.setattr(backends, "has_amx_kernels", lambda _: amx)
+    llm = backends.open_llm(config.model_copy(update={"llm_repack": True}))
+    assert llama_cpp.llama_cpp.llama_model_default_params is defaults  # restored
+    return llm
+
+
+def test_repacking_is_asked_for_and_refused_for_a_build_with_amx_kernels(config, monkeypatch):
+    llm = open_repacked(config, monkeypatch, amx=False)
+    try:
+        assert llm.chat_model.client.model_params.use_extra_bufts is True
+        assert llm.details["weight_repacking"] == "on"
+    finally:
+        llm.chat_model.client.close()
+    llm = open_repacked(config, monkeypatch, amx=True)
     try:
         assert llm.chat_model.client.model_params.use_extra_bufts is False
         assert llm.details["weight_repacking"].startswith("off: this llama.cpp build has AMX")
-        assert llama_cpp.llama_cpp.llama_model_default_params is defaults  # restored
         assert llm.complete([("user", "Reply with the single word: ready")]).strip()
     finally:
         llm.chat_model.client.close()

@@ -254,10 +254,19 @@ def has_amx_kernels(llama_cpp) -> bool:
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
 
+def repacking(settings: Settings, llama_cpp) -> str:
+    """Whether the weights are repacked ("on"), and if not why not."""
+    if not settings.llm_repack:
+        return "off"
+    if has_amx_kernels(llama_cpp):
+        return ("off: this llama.cpp build has AMX kernels, which crash on some CPUs; "
+                "`make setup-llama` rebuilds it without them")
+    return "on"
+
+
 @contextmanager
 def without_extra_buffers(llama_cpp) -> Iterator[None]:
-    """Load a model with llama.cpp's extra buffer types (AMX, CPU repacking) off: the only way
-    past the AMX crash for a build that has it, at the cost of the repacked kernels' speed.
+    """Load a model with llama.cpp's extra buffer types (AMX, CPU repacking) off.
     llama-cpp-python exposes no argument for it, so its default model parameters are patched
     while the model loads."""
     low_level = llama_cpp.llama_cpp
@@ -287,9 +296,9 @@ def open_llamacpp(settings: Settings, modelfile: Modelfile, reason: str,
     gpu_layers = settings.gpu_layers if settings.gpu_layers is not None else \
         modelfile.int_parameter("num_gpu", 0)
     on_status(f"loading {path.name} ...")
-    amx = has_amx_kernels(llama_cpp)
+    repack = repacking(settings, llama_cpp)
     try:
-        with without_extra_buffers(llama_cpp) if amx else nullcontext():
+        with nullcontext() if repack == "on" else without_extra_buffers(llama_cpp):
             chat = ChatLlamaCpp(
                 model_path=str(path),
                 n_ctx=num_ctx,
@@ -321,8 +330,7 @@ def open_llamacpp(settings: Settings, modelfile: Modelfile, reason: str,
         modelfile.system or DEFAULT_SYSTEM_PROMPT, count_tokens,
         details={"threads": settings.llm_threads, "gpu_layers": gpu_layers if offload else 0,
                  "mmap": settings.llm_mmap,
-                 "weight_repacking": "off: this llama.cpp build has AMX kernels, which crash on "
-                 "some CPUs; `make setup` rebuilds it without them" if amx else "on",
+                 "weight_repacking": repack,
                  "gpu_offload_supported": offload,
                  "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")},
         explain=lambda err: LLMError(f"llama.cpp failed: {type(err).__name__}: {err}"),

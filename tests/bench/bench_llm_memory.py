@@ -12,8 +12,9 @@ generation tokens/s; with the load average of the run.
 
 Why: on CPUs with AVX-512 llama.cpp repacks most Q4 weights into anonymous buffers, so a mapped
 file stays resident next to the repacked copy. On CPUs with AMX a build with AMX kernels crashes
-(llama.cpp #20824): ``make setup`` builds without them, the app turns repacking off for a build
-that has them; the arms say what each costs.
+(llama.cpp #20824): ``make setup`` builds without them, the app does not repack for a build
+that has them (an arm that asks for repacking gets what the app gives); the arms say what each
+costs. Repacking itself is off by default (``LOCALRAG_LLM_REPACK``): the ``no-repack`` arm.
 
 Usage (from the repository root):
     .venv/bin/python tests/bench/bench_llm_memory.py --rounds 3 --out bench-results/llm-memory.json
@@ -63,16 +64,13 @@ def one_process(arm: str, prompt_tokens: int) -> dict[str, Any]:
     import llama_cpp
     from bench_gpu_offload import messages
 
-    import app.llm.backends as backends
     from app.llm.backends import open_llm
     from ingest.settings import Settings
 
     mmap, repack = ARMS[arm]["mmap"], ARMS[arm]["repack"]
-    if not repack:  # the app's path for a build with AMX kernels, forced
-        backends.has_amx_kernels = lambda _: True
     before = memory_mb()
     started = time.perf_counter()
-    backend = open_llm(Settings(llm_backend="llamacpp", llm_mmap=mmap))
+    backend = open_llm(Settings(llm_backend="llamacpp", llm_mmap=mmap, llm_repack=repack))
     load_s = time.perf_counter() - started
     loaded = memory_mb()
     client = backend.chat_model.client
