@@ -116,11 +116,12 @@ def test_llama_cpp_is_built_without_the_amx_kernels_that_crash(chain):
 def open_repacked(config, monkeypatch, amx: bool):
     import llama_cpp
 
-    import app.llm.backends as backends
+    import app.llm.llamacpp_kernels as kernels
+    from app.llm.backends import open_llm
 
     defaults = llama_cpp.llama_cpp.llama_model_default_params
-    monkeypatch.setattr(backends, "has_amx_kernels", lambda _: amx)
-    llm = backends.open_llm(config.model_copy(update={"llm_repack": True}))
+    monkeypatch.setattr(kernels, "has_amx_kernels", lambda _: amx)
+    llm = open_llm(config.model_copy(update={"llm_repack": True}))
     assert llama_cpp.llama_cpp.llama_model_default_params is defaults  # restored
     return llm
 

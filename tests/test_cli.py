@@ -127,7 +127,9 @@ def _poll_status(registry: Path, status: str, title: str, timeout: float = 120) 
 def test_sigkill_mid_file_then_rerun_repairs_and_indexes_everything_once(tmp_path):
     folder = tmp_path / "docs"
     write_pdf(folder / "a-small.pdf", [prose("small")])
-    write_pdf(folder / "b-big.pdf", [prose(f"section {n}", 14) for n in range(40)])
+    # Big enough that its embedding outlasts the wait below on a fast CPU too (40 pages were
+    # embedded within 1.5 s with bf16 on an AMX CPU, and the kill came after the whole run).
+    write_pdf(folder / "b-big.pdf", [prose(f"section {n}", 14) for n in range(160)])
     write_pdf(folder / "c-after.pdf", [prose("after")])
     data = tmp_path / "data"
     env = _env(LOCALRAG_EMBED_BATCH_SIZE="4")  # many small vector writes: a kill lands between
@@ -135,7 +137,7 @@ def test_sigkill_mid_file_then_rerun_repairs_and_indexes_everything_once(tmp_pat
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _poll_status(data / "registry.sqlite3", "indexing", "b-big")
-        time.sleep(1.5)
+        time.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

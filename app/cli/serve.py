@@ -56,7 +56,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, insecure: bool
         localrag serve --host 0.0.0.0
     """
     from app.api.openai_compat import api_routes
-    from app.llm.backends import llama_cpp_env
+    from app.llm.llamacpp_kernels import llama_cpp_env
     from app.owner.library import Library
     from app.ui.app import CSS, PAGE_SCRIPT, AppState, build_ui, load_ui_settings
 
