@@ -20,7 +20,9 @@ import sqlite3
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-SCHEMA = """
+from ingest import term_counts
+
+SCHEMA = term_counts.SCHEMA + """
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY,
     chunk_id TEXT NOT NULL UNIQUE,
@@ -63,6 +65,10 @@ BODY_WEIGHT, CONTEXT_WEIGHT = 1.0, 0.4
 # A word in this many chunks or more is "common" for the cost bound of keyword search
 # (2 % of 100k chunks; p95 of the keyword query 266 -> 28 ms there, see docs/BENCHMARKS.md).
 ANCHOR_MAX_ROWS = 2000
+# Words in more than this share of the rows, and more than this many, are not scored
+# (``_worth_scoring``; needs the term counts). With the counts, hybrid search at a million chunks
+# p95 214 -> 86 ms, measured side by side (docs/BENCHMARKS.md); nothing changes up to 100,000.
+COMMON_SHARE, COMMON_MIN_ROWS = 0.05, 50_000
 # The same bound for the document-level index (topical_documents): a library of fewer documents
 # than this is never affected; BM25 over whole documents at 18,000 of them cost 30 / 67 ms.
 ANCHOR_MAX_DOCUMENTS = 2000
@@ -141,11 +147,13 @@ def insert(db: sqlite3.Connection, rows: Iterable[LexicalRow]) -> None:
         ((r.chunk.chunk_id, r.chunk.doc_id, r.chunk.page, r.chunk.index, r.chunk.start,
           r.chunk.end, r.chunk.text, r.context) for r in rows),
     )
+    term_counts.add(db, "chunks_fts", ((r.chunk.text, r.context) for r in rows))
     for doc_id in dict.fromkeys(r.chunk.doc_id for r in rows):
         identity, body = _document_text(db, doc_id)
         rowid = db.execute("INSERT INTO doc_terms(doc_id) VALUES (?)", (doc_id,)).lastrowid
         db.execute("INSERT INTO doc_terms_fts(rowid, identity, body) VALUES (?, ?, ?)",
                    (rowid, identity, body))
+        term_counts.add(db, "doc_terms_fts", [(identity, body)])
 
 
 def _document_text(db: sqlite3.Connection, doc_id: str) -> tuple[str, str]:
@@ -169,10 +177,14 @@ def _delete_document_terms(db: sqlite3.Connection, doc_id: str) -> None:
     db.execute("INSERT INTO doc_terms_fts(doc_terms_fts, rowid, identity, body) "
                "VALUES ('delete', ?, ?, ?)", (row[0], identity, body))
     db.execute("DELETE FROM doc_terms WHERE rowid=?", (row[0],))
+    term_counts.add(db, "doc_terms_fts", [(identity, body)], sign=-1)
 
 
 def delete_document(db: sqlite3.Connection, doc_id: str) -> None:
     _delete_document_terms(db, doc_id)
+    if term_counts.complete(db):
+        term_counts.add(db, "chunks_fts", db.execute(
+            "SELECT body, context FROM chunks WHERE doc_id=?", (doc_id,)), sign=-1)
     db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
 
 
@@ -188,6 +200,7 @@ def delete_all(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM chunks")
     db.execute("DELETE FROM doc_terms")
     db.execute("INSERT INTO doc_terms_fts(doc_terms_fts) VALUES ('delete-all')")
+    term_counts.clear(db)
 
 
 # Rows of an FTS table whose document is in a scope (a JSON list of doc ids). The "+" keeps
@@ -246,18 +259,28 @@ def anchored_expression(db: sqlite3.Connection, text: str,
 
 
 def _anchored(db: sqlite3.Connection, table: str, column: str, terms: list[str], bound: int,
-              doc_ids: Collection[str] | None) -> str:
+              doc_ids: Collection[str] | None) -> str | None:
     """``terms`` OR-ed (in ``column`` of ``table`` when given), restricted to rows holding a
     word found in fewer than ``bound`` rows or, when every word is that common, the two least
-    common words together."""
+    common words together; very common words are left out (``_worth_scoring``), and with them
+    the search (None) when no word is left. Words are counted from the term counts where they
+    are kept (the whole index: a scope is counted in the index)."""
     def within(expression: str) -> str:
         return f"{column} : ({expression})" if column else expression
 
     def rows(expression: str, limit: int) -> int:
         return _matches(db, table, within(expression), limit, doc_ids)
 
+    known = term_counts.rows_with(db, table, column or None, terms) if doc_ids is None else {}
+
+    def count(term: str, limit: int) -> int:
+        return known[term] if term in known else rows(_quoted(term), limit)
+
+    terms = _worth_scoring(db, table, terms, known)
+    if not terms:
+        return None
     full = _any_of(terms)
-    counts = {t: rows(_quoted(t), bound) for t in terms}
+    counts = {t: count(t, bound) for t in terms}
     # A word of the library that no row of the scope holds is no anchor there: the query
     # anchored on it alone would find nothing.
     anchors = terms if doc_ids is None else [t for t in terms if counts[t]]
@@ -266,10 +289,30 @@ def _anchored(db: sqlite3.Connection, table: str, column: str, terms: list[str],
         return within(full)
     if rare:
         return within(f"({full}) AND ({_any_of(rare)})")
-    # Only common words: rows holding the two least common of them together.
-    counts = {t: rows(_quoted(t), 10 * bound) for t in anchors}
+    # Only common words: rows holding the two least common of them together (counted exactly
+    # where the counts are kept; counting in the index stops at 10 x bound).
+    counts = {t: count(t, 10 * bound) for t in anchors}
     pair = sorted(anchors, key=lambda t: counts[t])[:2]
     return within(f"({full}) AND ({_all_of(pair)})")
+
+
+def _worth_scoring(db: sqlite3.Connection, table: str, terms: list[str],
+                   known: dict[str, int]) -> list[str]:
+    """``terms`` without those found in more than COMMON_SHARE of the rows and more than
+    COMMON_MIN_ROWS of them.
+
+    FTS5's BM25 reads the whole posting list of every word it scores to count its rows, and
+    scores every row the query leaves: at a million chunks a question's words held up to 1.9
+    million postings. The words dropped weigh least: BM25's IDF ln((N - n + 0.5) / (n + 0.5))
+    is under 2.9 for a word in 5 % of the rows (6.2 for a word in 2,000 of a million), and FTS5
+    scores a word in half of them or more as zero, which is all this drops in a library of up
+    to 2 x COMMON_MIN_ROWS rows (financebench's 79,430 chunks: some words of 62 of its 81
+    questions left out, every ranking the same)."""
+    total = term_counts.total(db, table) if known else None
+    if not total:
+        return terms
+    common = max(COMMON_SHARE * total, COMMON_MIN_ROWS)
+    return [t for t in terms if known.get(t, 0) <= common]
 
 
 def _all_of(terms: Iterable[str]) -> str:
@@ -353,21 +396,26 @@ def identifying_terms(db: sqlite3.Connection, text: str) -> list[str]:
     folder of papers is in a few titles but in the text of many more papers, not the ones using
     it most, so it says what the question is about, not which paper it means.
     """
-    total = int(db.execute("SELECT count(*) FROM doc_terms").fetchone()[0])
+    total = term_counts.total(db, "doc_terms_fts")
+    if total is None:
+        total = int(db.execute("SELECT count(*) FROM doc_terms").fetchone()[0])
     if total < 2:
         return []
+    terms = query_terms(text)
+    # Exact where the counts are kept; else each count stops where its test is decided (one
+    # row past the share it is compared with): a common word's rows are otherwise counted to
+    # the end (named 52 ms of a 143 ms search at 18,000 documents). The decisions are the same.
+    in_identities = term_counts.rows_with(db, "doc_terms_fts", "identity", terms)
+    in_documents = term_counts.rows_with(db, "doc_terms_fts", None, terms)
     named = []
-    # Each count stops where its test is decided (one row past the share it is compared with):
-    # a common word's rows are otherwise counted to the end (named 52 ms of a 143 ms search at
-    # 18,000 documents).
     named_at_most = int(MAX_NAMED_SHARE * total)
-    for term in query_terms(text):
-        in_identity = _matches(db, "doc_terms_fts", f"identity : {_quoted(term)}",
-                               named_at_most + 1)
+    for term in terms:
+        in_identity = in_identities[term] if term in in_identities else _matches(
+            db, "doc_terms_fts", f"identity : {_quoted(term)}", named_at_most + 1)
         if not in_identity or in_identity > named_at_most:
             continue
-        anywhere = _matches(db, "doc_terms_fts", _quoted(term),
-                            int(in_identity / MIN_IDENTITY_SHARE) + 1)
+        anywhere = in_documents[term] if term in in_documents else _matches(
+            db, "doc_terms_fts", _quoted(term), int(in_identity / MIN_IDENTITY_SHARE) + 1)
         if in_identity >= MIN_IDENTITY_SHARE * anywhere or (
                 in_identity <= MOST_USED_MAX_SHARE * total and _uses_most(db, term, in_identity)):
             named.append(term)
@@ -393,16 +441,35 @@ def _in_identity(terms: Iterable[str]) -> str:
     return f"identity : ({_any_of(terms)})"
 
 
+# _uses_most's answers, by (database file, index state, word, covers): a fact of the library
+# until its document index changes (a new state). At a million chunks the BM25 behind one
+# answer took 5-27 ms, and a question asked up to 9.
+_USES_MOST: dict[tuple[str, int, str, int], bool] = {}
+_USES_MOST_KEPT = 10_000
+
+
 def _uses_most(db: sqlite3.Connection, term: str, count: int) -> bool:
     """Whether the documents with ``term`` in their identity are the ones whose text uses it
     most (by BM25 over the body)."""
+    state = term_counts.state(db, "doc_terms_fts")
+    key = (_database_file(db), state, term, count) if state is not None else None
+    if key is not None and key in _USES_MOST:
+        return _USES_MOST[key]
     identity = {r[0] for r in db.execute(
         "SELECT rowid FROM doc_terms_fts WHERE doc_terms_fts MATCH ?",
         (f"identity : {_quoted(term)}",))}
     top = {r[0] for r in db.execute(
         "SELECT rowid FROM doc_terms_fts WHERE doc_terms_fts MATCH ? "
         "ORDER BY bm25(doc_terms_fts, 0.0, 1.0) LIMIT ?", (f"body : {_quoted(term)}", count))}
+    if key is not None:
+        if len(_USES_MOST) >= _USES_MOST_KEPT:
+            _USES_MOST.clear()
+        _USES_MOST[key] = top == identity
     return top == identity
+
+
+def _database_file(db: sqlite3.Connection) -> str:
+    return str(db.execute("PRAGMA database_list").fetchone()[2])
 
 
 def named_documents(db: sqlite3.Connection, text: str) -> dict[str, float]:
@@ -437,9 +504,11 @@ def topical_documents(db: sqlite3.Connection, text: str, limit: int,
     if not terms:
         return []
     if doc_ids is not None and len(doc_ids) < ANCHOR_MAX_DOCUMENTS:
-        expression = f"body : ({_any_of(terms)})"
+        expression: str | None = f"body : ({_any_of(terms)})"
     else:
         expression = _anchored(db, "doc_terms_fts", "body", terms, ANCHOR_MAX_DOCUMENTS, doc_ids)
+    if expression is None:
+        return []
     scope, scope_args = _scope_filter("doc_terms_fts", doc_ids)
     return [r[0] for r in db.execute(
         "SELECT d.doc_id FROM ("

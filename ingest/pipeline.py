@@ -94,6 +94,8 @@ class Ingestor:
         self.parser = ParseWorker(chunk_size, chunk_overlap, parse_in_process, ocr)
         if registry.meta("context_recipe") is None and not registry.documents(INDEXED):
             registry.set_meta("context_recipe", CONTEXT_RECIPE)  # a new index: current recipe
+            if not registry.term_counts_current():
+                registry.rebuild_term_counts()  # nothing to count yet: kept from the start
         # Cleared while this writer is open, written back by close(): a killed writer leaves it
         # cleared, so the next one counts the store again.
         self._closed_clean_total = registry.meta(CLOSED_CLEAN)
@@ -123,6 +125,12 @@ class Ingestor:
         if not trusted and self.store.count() != expected:
             self._reconcile_vectors(report)
         self._reconcile_lexical(report, trusted)
+        if not self.registry.term_counts_current():
+            # An index from before the counts (or written by a version without them): one pass
+            # over the keyword indexes (26 s at a million chunks).
+            log.info("repair: counting the keyword indexes' words")
+            self.registry.rebuild_term_counts()
+            report.counted_terms = True
         return report
 
     def _reconcile_lexical(self, report: RepairReport, trusted: bool = False) -> None:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest import filing_index, lexical
+from ingest import filing_index, lexical, term_counts
 from ingest.filings import AskedPeriod, DocumentFacts
 from ingest.lexical import LexicalHit, LexicalRow
 
@@ -368,6 +368,16 @@ class Registry:
             lexical.delete_document(db, doc_id)
             filing_index.delete_document(db, doc_id)
             db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+
+    def term_counts_current(self) -> bool:
+        """Whether the keyword indexes' term counts are complete and hold as many chunks as the
+        indexed documents do (an older localrag writing this index would not keep them)."""
+        return term_counts.complete(self._db) and \
+            term_counts.total(self._db, "chunks_fts") == self.indexed_chunk_total()
+
+    def rebuild_term_counts(self) -> None:
+        with self.transaction() as db:
+            term_counts.rebuild(db)
 
     def optimize_lexical(self) -> None:
         with self.transaction() as db:

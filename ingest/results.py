@@ -60,6 +60,8 @@ class RepairReport:
     rebuilt_lexical: list[str] = field(default_factory=list)
     # The rows were rebuilt for this version's keyword context (not because they were missing).
     new_context: bool = False
+    # The keyword indexes' term counts were made (an index from before them): not damage.
+    counted_terms: bool = False
 
     @property
     def empty(self) -> bool:

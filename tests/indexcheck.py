@@ -34,3 +34,30 @@ def check_document_terms(registry) -> None:
     assert db.execute("SELECT count(*) FROM doc_terms_fts").fetchone()[0] == len(with_chunks)
     for table in ("chunks_fts", "doc_terms_fts"):
         db.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+    check_term_counts(db)
+
+
+def term_rows(db) -> dict[tuple[str, str, str], int]:
+    """The term counts as kept (without the state number, which every change draws anew)."""
+    return {r[:3]: r[3] for r in db.execute(
+        "SELECT tbl, col, term, rows FROM term_rows WHERE col != '#state'")}
+
+
+def recounted_term_rows(db) -> dict[tuple[str, str, str], int]:
+    """The term counts as counting the indexes again makes them (nothing is changed)."""
+    from ingest import term_counts
+
+    db.execute("SAVEPOINT recount")
+    term_counts.rebuild(db)
+    counted = term_rows(db)
+    db.execute("ROLLBACK TO recount")
+    db.execute("RELEASE recount")
+    return counted
+
+
+def check_term_counts(db) -> None:
+    """Where the term counts are kept, they are what counting the indexes again gives."""
+    from ingest import term_counts
+
+    if term_counts.complete(db):
+        assert term_rows(db) == recounted_term_rows(db), "term counts differ from the indexes"

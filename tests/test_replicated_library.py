@@ -35,6 +35,7 @@ def test_a_replicated_library_is_consistent_and_searchable(tmp_path, embedder):
     assert count > 3 * original_chunks
     assert len({d.paths[0] for d in documents}) == len(documents)  # each copy its own path
     check_index(target)  # every document's chunks once, keyword rows agree with the vectors
+    assert Registry(target / "registry.sqlite3").term_counts_current()
 
     by_chunks = build_replicated(source, tmp_path / "by-chunks", chunks_wanted=40,
                                  embedder=embedder)

@@ -43,6 +43,9 @@ def user_errors(func: F) -> F:
 
 def report_repair(report: Any) -> None:
     """What the start-up repair of an interrupted run did, one line each, on stderr."""
+    if report.counted_terms:
+        click.echo("updated: the keyword index now keeps how many passages hold each word "
+                   "(counted once; searches of large libraries no longer count them)", err=True)
     if report.empty:
         return
     for name in report.removed_incomplete:

@@ -20,7 +20,8 @@ the figure is about size, side by side with ``--small`` (the 100k copy) or an em
 - ``reingest``: ``localrag ingest`` of every file of the library, unchanged: nothing indexed;
 - ``delete``: removing one document (its chunks from Chroma and the keyword index);
 - ``ingest``: ``localrag ingest`` of the same 10 new papers into an empty library and into the
-  large one: peak RSS and chunks/s side by side (then removed again);
+  large one: peak RSS and chunks/s side by side (then removed again); ``ingest-server`` the same
+  with each library's vectors served by `chroma run`;
 - ``serve``: ``localrag serve`` start-up until it answers, and its RSS after a question, empty
   library vs the large one;
 - ``server``: the same dense search against ``chroma run`` serving the index vs embedded, and the
@@ -39,6 +40,7 @@ Usage (from the repository root; the build takes about an hour, the stages about
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -48,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,7 @@ from app.offline import apply_offline_env  # noqa: E402
 apply_offline_env()
 
 STAGES = ("retrieval", "disk", "docs", "library", "watch", "reingest", "delete", "ingest",
-          "serve", "server")
+          "ingest-server", "serve", "server")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -307,8 +309,10 @@ def peak_rss_of(command: list[str], env: dict[str, str]) -> tuple[float, float, 
     return seconds, usage.ru_maxrss / 1024, out
 
 
-def stage_ingest(library: Path, papers: int) -> dict:
-    """The same new papers into an empty library and into the large one, alternating, twice."""
+def stage_ingest(library: Path, papers: int, server: bool = False) -> dict:
+    """The same new papers into an empty library and into the large one, alternating, twice.
+    ``server``: each library's vectors served by its own `chroma run` (LOCALRAG_CHROMA_URL), so
+    the ingest process never holds the vector index."""
     pdfs = sorted((EVAL / "covidqa" / "pdfs").glob("*.pdf"))[-papers:]
     out: dict[str, list[dict]] = {"empty": [], "large": []}
     with tempfile.TemporaryDirectory(prefix="bench-scale-ingest-") as tmp:
@@ -319,16 +323,37 @@ def stage_ingest(library: Path, papers: int) -> dict:
         for round_ in range(2):
             for arm in (("empty", "large") if round_ == 0 else ("large", "empty")):
                 data = Path(tmp) / f"empty{round_}" if arm == "empty" else library
-                seconds, rss, stdout = peak_rss_of(
-                    [sys.executable, "-m", "app.cli", "ingest", str(inbox)], env_for(data))
-                chunks = _chunks_of(data, inbox)
-                out[arm].append({"seconds": round(seconds, 1), "peak_rss_mb": round(rss),
-                                 "chunks": chunks, "chunks_per_s": round(chunks / seconds, 1),
-                                 "load": load()})
-                print(f"ingest {arm}: {out[arm][-1]}", file=sys.stderr, flush=True)
-                for pdf in inbox.iterdir():  # the large library stays as built
-                    cli(data, "remove", str(pdf))
+                with _chroma_server(data / "index", Path(tmp) / f"chroma-{arm}.log") \
+                        if server else contextlib.nullcontext() as url:
+                    extra = {"LOCALRAG_CHROMA_URL": url} if url else {}
+                    seconds, rss, stdout = peak_rss_of(
+                        [sys.executable, "-m", "app.cli", "ingest", str(inbox)],
+                        env_for(data, **extra))
+                    chunks = _chunks_of(data, inbox)
+                    out[arm].append({"seconds": round(seconds, 1), "peak_rss_mb": round(rss),
+                                     "chunks": chunks, "chunks_per_s": round(chunks / seconds, 1),
+                                     "load": load()})
+                    print(f"ingest {arm}: {out[arm][-1]}", file=sys.stderr, flush=True)
+                    for pdf in inbox.iterdir():  # the large library stays as built
+                        cli(data, "remove", str(pdf), **extra)
     return out
+
+
+@contextlib.contextmanager
+def _chroma_server(index: Path, log: Path) -> Iterator[str]:
+    """`chroma run` serving ``index`` on a free port: its URL while in the block."""
+    port = free_port()
+    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    index.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen([chroma, "run", "--path", str(index), "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=log.open("w"),
+                              stderr=subprocess.STDOUT)
+    try:
+        _wait_chroma(port, server, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(60)
 
 
 def _chunks_of(data: Path, inbox: Path) -> int:
@@ -559,6 +584,7 @@ def measure_all(args: argparse.Namespace) -> None:
         "reingest": lambda: stage_reingest(library, files),
         "delete": lambda: stage_delete(library, files),
         "ingest": lambda: stage_ingest(library, args.papers),
+        "ingest-server": lambda: stage_ingest(library, args.papers, server=True),
         "serve": lambda: stage_serve(library, str(find_model(args.model).path(
             REPO / "data" / "models"))),
         "server": lambda: stage_server(library, embedder, args.queries // 2),

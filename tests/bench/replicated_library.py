@@ -91,4 +91,7 @@ def build_replicated(source: Path, target: Path, chunks_wanted: int, embedder,
         copy += 1
         if report is not None:
             report(made, total)
+    # The keyword indexes' term counts, as a writer's repair makes them: once at the end (kept
+    # copy by copy they would cost about as much again as the copies).
+    registry.rebuild_term_counts()
     return store.count()
