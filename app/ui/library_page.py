@@ -246,11 +246,14 @@ class LibraryPage:
         def on_upload(files: list[Any] | None, query: str | None, page: int, picked: str | None,
                       failed_picked: str | None,
                       progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008 (Gradio injects it)
-            return (self.on_upload(files, progress), None,
+            report = self.on_upload(files, progress)
+            # The view below shows this version: the timer has nothing to redraw. Its redraw
+            # would carry the picks as they were when it was sent, undoing a row picked since.
+            return (report, None, self.state.library.version,
                     *self.view(query, page, picked, failed_picked))
 
         self.uploads.upload(on_upload, [self.uploads, *view_in],
-                            [self.upload_report, self.uploads, *view_out])
+                            [self.upload_report, self.uploads, self.seen_version, *view_out])
 
         def refresh(*view_args: Any) -> tuple[Any, ...]:
             return self.view(*view_args)
