@@ -174,13 +174,22 @@ def rows_with(db: sqlite3.Connection, table: str, column: str | None,
               words: Sequence[str]) -> dict[str, int]:
     """Rows of ``table`` holding each word (in ``column``, or anywhere for None), for the words
     that are one index term each; {} while the counts are not complete."""
+    return rows_in_columns(db, table, [column], words)[0]
+
+
+def rows_in_columns(db: sqlite3.Connection, table: str, columns: Sequence[str | None],
+                    words: Sequence[str]) -> list[dict[str, int]]:
+    """``rows_with`` for each of ``columns``, the words turned into index terms once."""
     if not complete(db):
-        return {}
-    counts = {}
-    for word, terms in zip(words, index_terms(db, words), strict=True):
-        if len(terms) != 1:
-            continue  # none (only separators) or a phrase: counted in the index
-        row = db.execute("SELECT rows FROM term_rows WHERE tbl=? AND col=? AND term=?",
-                         (table, column or ANY_COLUMN, terms[0])).fetchone()
-        counts[word] = int(row[0]) if row else 0
+        return [{} for _ in columns]
+    single = {word: terms[0] for word, terms in zip(words, index_terms(db, words), strict=True)
+              if len(terms) == 1}  # none (only separators) or a phrase: counted in the index
+    counts: list[dict[str, int]] = []
+    for column in columns:
+        found = {}
+        for word, term in single.items():
+            row = db.execute("SELECT rows FROM term_rows WHERE tbl=? AND col=? AND term=?",
+                             (table, column or ANY_COLUMN, term)).fetchone()
+            found[word] = int(row[0]) if row else 0
+        counts.append(found)
     return counts
