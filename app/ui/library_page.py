@@ -237,23 +237,28 @@ class LibraryPage:
             return (text, gr.skip(), *(gr.skip() for _ in self.view_outputs()))
         return (text, version, *self.view(*view_args))
 
+    def redrawn(self, *view_args: Any) -> tuple[Any, ...]:
+        """The library's version and the view of it, for an event that changed the library:
+        marked as shown, the timer has nothing to redraw (its redraw would carry the picks as
+        they were when it was sent, undoing a row picked since)."""
+        version = self.state.library.version
+        return (version, *self.view(*view_args))
+
     # -- events --------------------------------------------------------------------------------
     def register_events(self, ui: Any) -> None:
         import gradio as gr
 
         view_in, view_out = self.view_inputs(), self.view_outputs()
+        redrawn_out = [self.seen_version, *view_out]
 
         def on_upload(files: list[Any] | None, query: str | None, page: int, picked: str | None,
                       failed_picked: str | None,
                       progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008 (Gradio injects it)
             report = self.on_upload(files, progress)
-            # The view below shows this version: the timer has nothing to redraw. Its redraw
-            # would carry the picks as they were when it was sent, undoing a row picked since.
-            return (report, None, self.state.library.version,
-                    *self.view(query, page, picked, failed_picked))
+            return (report, None, *self.redrawn(query, page, picked, failed_picked))
 
         self.uploads.upload(on_upload, [self.uploads, *view_in],
-                            [self.upload_report, self.uploads, self.seen_version, *view_out])
+                            [self.upload_report, self.uploads, *redrawn_out])
 
         def refresh(*view_args: Any) -> tuple[Any, ...]:
             return self.view(*view_args)
@@ -281,11 +286,11 @@ class LibraryPage:
                         self.failed_report)
 
         self.reindex.click(lambda doc_id, *view_args: (self.on_reindex(doc_id),
-                                                       *self.view(*view_args)),
-                           [self.document_pick, *view_in], [self.library_report, *view_out])
+                                                       *self.redrawn(*view_args)),
+                           [self.document_pick, *view_in], [self.library_report, *redrawn_out])
         self.retry.click(lambda doc_id, *view_args: (self.on_retry(doc_id),
-                                                     *self.view(*view_args)),
-                         [self.failed_pick, *view_in], [self.failed_report, *view_out])
+                                                     *self.redrawn(*view_args)),
+                         [self.failed_pick, *view_in], [self.failed_report, *redrawn_out])
         gr.Timer(ACTIVITY_POLL_S).tick(self.tick, [self.seen_version, *view_in],
                                        [self.activity, self.seen_version, *view_out],
                                        show_progress="hidden")
@@ -302,9 +307,10 @@ class LibraryPage:
                      [confirm.row, confirm.question, confirm.pending, report])
 
         def on_confirm(doc_id: str | None, *view_args: Any) -> tuple[Any, ...]:
-            return (gr.update(visible=False), None, self.on_delete(doc_id), *self.view(*view_args))
+            return (gr.update(visible=False), None, self.on_delete(doc_id),
+                    *self.redrawn(*view_args))
 
         confirm.yes.click(on_confirm, [confirm.pending, *view_in],
-                          [confirm.row, confirm.pending, report, *view_out])
+                          [confirm.row, confirm.pending, report, self.seen_version, *view_out])
         confirm.no.click(lambda: (gr.update(visible=False), None, "Nothing deleted."), None,
                          [confirm.row, confirm.pending, report])
