@@ -138,20 +138,23 @@ def _new_state(db: sqlite3.Connection, tables: Iterable[str]) -> None:
 def state(db: sqlite3.Connection, table: str) -> int | None:
     """A number that changes whenever the rows of ``table`` change (None while the counts are
     not complete): what is computed from the whole index can be kept under it."""
-    if not complete(db):
-        return None
-    row = db.execute("SELECT rows FROM term_rows WHERE tbl=? AND col=? AND term=''",
-                     (table, _STATE)).fetchone()
-    return None if row is None else int(row[0])
+    return _kept(db, table, _STATE)
 
 
 def total(db: sqlite3.Connection, table: str) -> int | None:
     """Rows of ``table``; None while the counts are not complete."""
+    return _kept(db, table, ANY_COLUMN, missing=0)
+
+
+def _kept(db: sqlite3.Connection, table: str, col: str, missing: int | None = None
+          ) -> int | None:
+    """The number kept for ``table`` under ``col`` and the empty term (``missing`` if there is
+    none); None while the counts are not complete."""
     if not complete(db):
         return None
     row = db.execute("SELECT rows FROM term_rows WHERE tbl=? AND col=? AND term=''",
-                     (table, ANY_COLUMN)).fetchone()
-    return int(row[0]) if row else 0
+                     (table, col)).fetchone()
+    return missing if row is None else int(row[0])
 
 
 def index_terms(db: sqlite3.Connection, words: Sequence[str]) -> list[list[str]]:
